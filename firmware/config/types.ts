@@ -1,0 +1,80 @@
+/**
+ * Validated, internal form of a tunnel's configuration. The JSON document
+ * (docs/config.md, snake_case keys) is parsed and validated by
+ * config/schema.ts into these objects; the engine only ever sees these.
+ */
+
+/** An IKE identity (RFC 7296 §3.5) in strongSwan-like notation, already parsed. */
+export interface Identity {
+  idType: number; // IdType
+  data: Uint8Array;
+  /** Human form, e.g. "fqdn:gw.example.net", "192.0.2.1", "keyid:abc". */
+  text: string;
+}
+
+/** One traffic selector in CIDR-ish form, already expanded to a range. */
+export interface TsConfig {
+  family: 4 | 6;
+  startAddr: Uint8Array;
+  endAddr: Uint8Array;
+  ipProtocol: number; // 0 = any
+  startPort: number;
+  endPort: number;
+  text: string;
+}
+
+export type FragmentationMode = 'yes' | 'accept' | 'no';
+export type StartAction = 'none' | 'start' | 'trap';
+
+export interface TunnelConfig {
+  name: string;
+  /** Local outer address; undefined = any (the daemon's bind address). */
+  localAddr?: string;
+  /** Peer outer address; undefined = accept any peer as responder (%any). */
+  remoteAddr?: string;
+  /** Peer IKE port (500 normally; 4500 to start directly on NAT-T). */
+  remotePort: number;
+  localId: Identity;
+  /** undefined = accept any identity that has a matching PSK (%any). */
+  remoteId?: Identity;
+  auth: 'psk';
+  psk: Uint8Array;
+  /** IKE proposals, strongSwan syntax, in preference order. */
+  ikeProposals: string[];
+  /** ESP proposals, strongSwan syntax (KE parts used on rekey only). */
+  espProposals: string[];
+  localTs: TsConfig[];
+  remoteTs: TsConfig[];
+  mode: 'route' | 'policy';
+  startAction: StartAction;
+  fragmentation: FragmentationMode;
+  /** Max IKE datagram size (IP header included) before RFC 7383 fragmentation. */
+  fragmentSize: number;
+  /** Force UDP encapsulation (fake NAT-D, as strongSwan's encap=yes). */
+  encap: boolean;
+  /** IKE SA rekey interval, seconds (0 = never). */
+  rekeyTime: number;
+  /** Child SA rekey interval, seconds (0 = never). */
+  childRekeyTime: number;
+  /** DPD / liveness interval, seconds (0 = off). */
+  dpdDelay: number;
+  /** Anti-replay window in packets (0 = off). */
+  replayWindow: number;
+  /** Inside address for route-based tunnels, e.g. "10.100.0.9/31". */
+  insideAddr?: string;
+  /** TCP MSS clamp on SYNs entering the tunnel (0 = off). */
+  mss: number;
+}
+
+export interface DaemonConfig {
+  /** Addresses to bind the IKE sockets to (default: 0.0.0.0). */
+  listen: string[];
+  ikePort: number; // 500
+  nattPort: number; // 4500
+  /** Path of the control socket. */
+  controlSocket: string;
+  tunnels: TunnelConfig[];
+  /** Optional Wireshark key log (PQGATE_KEYLOG overrides). */
+  keylog?: string;
+  logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}

@@ -1,0 +1,97 @@
+/**
+ * The sans-IO engine's boundary (boringtun style): datagrams, time and
+ * commands go in; actions come out. Sockets, timers and the data plane live
+ * in the daemon (firmware/daemon.ts).
+ */
+import type { Endpoint, SaSpec, PolicySpec } from '../dataplane/types.js';
+
+export type { Endpoint };
+
+/** An IKE datagram to send. `data` never carries the non-ESP marker: the net layer adds it on port 4500. */
+export interface SendAction {
+  kind: 'send';
+  from: Endpoint;
+  to: Endpoint;
+  data: Uint8Array;
+}
+
+export interface InstallChildAction {
+  kind: 'install-child';
+  tunnel: string;
+  inbound: SaSpec;
+  outbound: SaSpec;
+  policies: PolicySpec[];
+}
+
+export interface DeleteChildAction {
+  kind: 'delete-child';
+  tunnel: string;
+  inboundSpi: number;
+  outboundSpi: number;
+  policies: PolicySpec[];
+}
+
+export interface EventAction {
+  kind: 'event';
+  level: 'error' | 'warn' | 'info' | 'debug';
+  tunnel?: string;
+  ikeSa?: string; // "spiI_spiR" hex
+  message: string;
+}
+
+/** One line for the Wireshark key log (ikev2_decryption_table or esp_sa format). */
+export interface KeylogAction {
+  kind: 'keylog';
+  table: 'ikev2_decryption_table' | 'esp_sa';
+  line: string;
+}
+
+export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction;
+
+export type Command =
+  | { kind: 'up'; tunnel: string }
+  | { kind: 'down'; tunnel: string }
+  | { kind: 'rekey-ike'; tunnel: string }
+  | { kind: 'rekey-child'; tunnel: string }
+  | { kind: 'dpd'; tunnel: string };
+
+export interface ChildSaStatus {
+  name: string;
+  state: string;
+  reqid: number;
+  spiIn: string; // hex
+  spiOut: string;
+  encr: string;
+  integ: string | null;
+  keyExchanges: string[]; // empty for the first child (keys from the IKE SA)
+  esn: boolean;
+  localTs: string[];
+  remoteTs: string[];
+  encap: boolean;
+  installedAt: number;
+}
+
+export interface IkeSaStatus {
+  tunnel: string;
+  id: number;
+  state: string; // CONNECTING, INTERMEDIATE, AUTHENTICATING, ESTABLISHED, DELETING, ...
+  role: 'initiator' | 'responder';
+  local: Endpoint;
+  remote: Endpoint;
+  spiI: string; // hex
+  spiR: string;
+  localId: string | null;
+  remoteId: string | null;
+  encr: string | null;
+  prf: string | null;
+  integ: string | null;
+  /** Every key exchange method in order, e.g. ["CURVE_25519","ML_KEM_768"]. */
+  keyExchanges: string[];
+  postQuantum: string | null; // e.g. "ML_KEM_768" or null
+  fragmentation: boolean;
+  natLocal: boolean;
+  natRemote: boolean;
+  encap: boolean;
+  establishedAt: number | null;
+  children: ChildSaStatus[];
+}
