@@ -95,3 +95,20 @@ export interface IkeSaStatus {
   establishedAt: number | null;
   children: ChildSaStatus[];
 }
+
+/**
+ * What the daemon drives. All methods are synchronous and never do I/O;
+ * they return the actions to carry out, in order.
+ */
+export interface EngineApi {
+  /** An IKE datagram (non-ESP marker already stripped) received on `to` from `from`. */
+  receive(data: Uint8Array, from: Endpoint, to: Endpoint): Action[];
+  /** Run timers that are due at clock.now(). */
+  tick(): Action[];
+  /** Absolute clock time (ms) of the next timer, or undefined if none. */
+  nextTimer(): number | undefined;
+  command(cmd: Command): Action[];
+  /** Replace the tunnel set (reconcile): new tunnels with start_action=start are initiated. */
+  loadConfig(tunnels: import('../config/types.js').TunnelConfig[]): Action[];
+  status(): IkeSaStatus[];
+}
