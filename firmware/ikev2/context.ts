@@ -1,0 +1,58 @@
+/**
+ * What the engine lends to an IKE SA and its exchanges: time, randomness,
+ * options and the action sink. Keeps ike-sa.ts and the exchange modules free
+ * of any reference to the Engine class (no import cycle).
+ */
+import type { Clock, Rng } from '../util/clock.js';
+import type { Action } from './engine-types.js';
+
+export interface RetransmitPolicy {
+  /** First timeout, ms (strongSwan retransmit_timeout 4 s). */
+  timeout: number;
+  /** Backoff base (strongSwan retransmit_base 1.8). */
+  base: number;
+  /** Retransmissions before giving up (strongSwan retransmit_tries 5). */
+  tries: number;
+  /** Cap for a single timeout, ms. */
+  maxTimeout: number;
+}
+
+export interface EngineOptions {
+  clock: Clock;
+  rng: Rng;
+  /** Local IKE ports: used as the source port of initiated exchanges. */
+  ikePort?: number;
+  nattPort?: number;
+  /**
+   * Force UDP encapsulation on every tunnel (the userspace data plane cannot
+   * receive raw ESP): fakes the NAT_DETECTION_SOURCE_IP hash like
+   * strongSwan's encap=yes so both sides float to port 4500.
+   */
+  forceEncap?: boolean;
+  /** Half-open IKE SAs above which the responder demands a COOKIE (RFC 7296 §2.6). 0 = always. */
+  cookieThreshold?: number;
+  /** Half-open SAs per source address before new IKE_SA_INIT requests from it are dropped. */
+  halfOpenPerSource?: number;
+  retransmit?: Partial<RetransmitPolicy>;
+  /** Half-open SA lifetime (ms) before it is dropped without notice. */
+  halfOpenTimeout?: number;
+  /** Delay (ms) before an initiator retries after a failed attempt; doubled per failure up to maxRetryDelay. */
+  retryDelay?: number;
+  maxRetryDelay?: number;
+}
+
+export interface Ctx {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly opts: Required<Pick<EngineOptions, 'ikePort' | 'nattPort' | 'forceEncap' | 'halfOpenTimeout'>> & {
+    retransmit: RetransmitPolicy;
+  };
+  emit(a: Action): void;
+  log(level: 'error' | 'warn' | 'info' | 'debug', msg: string, tunnel?: string, sa?: string): void;
+  /** A fresh inbound ESP SPI, unique among live Child SAs. */
+  allocateEspSpi(): number;
+  releaseEspSpi(spi: number): void;
+  nextReqid(): number;
+  /** Route-based tunnels: the tunnel's interface id (XFRM if_id / TUN index); 0 for policy-based. */
+  ifIdFor(tunnel: string): number;
+}

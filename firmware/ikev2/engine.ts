@@ -1,0 +1,531 @@
+/**
+ * The sans-IO IKEv2 engine (boringtun / strongSwan charon roles in one
+ * object): datagrams, time and commands in; datagrams, Child SA installs,
+ * key log lines and events out. Owns the SA tables (demux by SPI, RFC 7296
+ * §2.6 cookies for IKE_SA_INIT under load), tunnel configuration, always-on
+ * re-initiation and the status view.
+ */
+import { createHash } from 'node:crypto';
+import type { TunnelConfig } from '../config/types.js';
+import type { Endpoint } from '../dataplane/types.js';
+import { hex, equal, ctEqual, concat, u16be } from '../util/bytes.js';
+import { ipToBytes } from '../util/ip.js';
+import { ExchangeType, KeMethodName, Notify, PayloadType, NATT_PORT, IKE_PORT } from './constants.js';
+import type { IkeHeader, KePayload, Message, SaPayload } from './codec/types.js';
+import { decodeHeaderOnly, decodePlain, encodePlain } from './codec/index.js';
+import type { Action, ChildSaStatus, Command, EngineApi, IkeSaStatus } from './engine-types.js';
+import type { Ctx, EngineOptions, RetransmitPolicy } from './context.js';
+import { IkeSa, spiIsZero } from './ike-sa.js';
+import { encrName, prfName, integName, keInfo } from '../crypto/registry.js';
+import { formatIkev2DecryptionTableLine } from './sa/keymat.js';
+import { formatTs } from './sa/ts.js';
+import { parseProposalsCached } from './proposals-cache.js';
+import { startInitiator, respondInit, selectInit, type InitHooks } from './exchanges/ike-init.js';
+import { startAuth, registerAuthResponder, type AuthHooks } from './exchanges/ike-auth.js';
+import { registerInformational, deleteIke, teardown, liveness } from './exchanges/informational.js';
+import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
+import { spiToHex } from './child-sa.js';
+
+const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
+const COOKIE_ROTATE_MS = 120_000;
+
+interface RetryState {
+  at: number;
+  delay: number;
+}
+
+export class Engine implements EngineApi {
+  private readonly ctx: Ctx;
+  private out: Action[] = [];
+  private tunnels = new Map<string, TunnelConfig>();
+  private readonly ifIds = new Map<string, number>();
+  private readonly byOurSpi = new Map<string, IkeSa>();
+  private readonly halfOpen = new Map<string, IkeSa>();
+  private readonly halfOpenBySource = new Map<string, number>();
+  private readonly espSpis = new Set<number>();
+  private reqid = 0;
+  private readonly retry = new Map<string, RetryState>();
+  /** Tunnels the operator took down: no automatic re-initiation. */
+  private readonly adminDown = new Set<string>();
+  private cookieSecret: Uint8Array;
+  private prevCookieSecret: Uint8Array | undefined;
+  private cookieRotatedAt: number;
+  private readonly cookieThreshold: number;
+  private readonly halfOpenPerSource: number;
+  private readonly retryDelay: number;
+  private readonly maxRetryDelay: number;
+  private readonly initHooks: InitHooks;
+  private readonly authHooks: AuthHooks;
+  /** Counters for status/metrics. */
+  readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0 };
+
+  constructor(opts: EngineOptions) {
+    const rt = { ...DEFAULT_RETRANSMIT, ...(opts.retransmit ?? {}) };
+    this.ctx = {
+      clock: opts.clock,
+      rng: opts.rng,
+      opts: {
+        ikePort: opts.ikePort ?? IKE_PORT,
+        nattPort: opts.nattPort ?? NATT_PORT,
+        forceEncap: opts.forceEncap ?? false,
+        halfOpenTimeout: opts.halfOpenTimeout ?? 30_000,
+        retransmit: rt,
+      },
+      emit: (a) => this.out.push(a),
+      log: (level, message, tunnel, ikeSa) => this.out.push({ kind: 'event', level, message, tunnel, ikeSa }),
+      allocateEspSpi: () => {
+        for (;;) {
+          const b = opts.rng.bytes(4);
+          const spi = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+          if (spi < 256 || this.espSpis.has(spi)) continue; // RFC 4303 §2.1: 1..255 reserved
+          this.espSpis.add(spi);
+          return spi;
+        }
+      },
+      releaseEspSpi: (spi) => void this.espSpis.delete(spi),
+      nextReqid: () => ++this.reqid,
+      ifIdFor: (name) => {
+        const t = this.tunnels.get(name);
+        if (!t || t.mode !== 'route') return 0;
+        let id = this.ifIds.get(name);
+        if (id === undefined) {
+          id = this.ifIds.size + 1;
+          this.ifIds.set(name, id);
+        }
+        return id;
+      },
+    };
+    this.cookieThreshold = opts.cookieThreshold ?? 64;
+    this.halfOpenPerSource = opts.halfOpenPerSource ?? 32;
+    this.retryDelay = opts.retryDelay ?? 2_000;
+    this.maxRetryDelay = opts.maxRetryDelay ?? 60_000;
+    this.cookieSecret = opts.rng.bytes(32);
+    this.cookieRotatedAt = opts.clock.now();
+    this.initHooks = { keysFinal: (sa) => this.onKeysFinal(sa) };
+    this.authHooks = {
+      established: (sa) => {
+        this.retry.delete(sa.tunnel.name);
+        this.dropHalfOpen(sa);
+      },
+      initialContact: (sa) => {
+        // RFC 7296 §2.4: the peer lost all state; our other SAs with it are stale.
+        for (const other of this.byOurSpi.values()) {
+          if (other !== sa && other.tunnel.name === sa.tunnel.name && other.remoteIdText === sa.remoteIdText && other.state === 'ESTABLISHED') {
+            other.log('info', 'INITIAL_CONTACT from peer: removing stale IKE SA');
+            teardown(other);
+          }
+        }
+      },
+    };
+  }
+
+  private drain(): Action[] {
+    const a = this.out;
+    this.out = [];
+    return a;
+  }
+
+  // ---------------------------------------------------------------- config & commands
+
+  loadConfig(tunnels: TunnelConfig[]): Action[] {
+    const next = new Map(tunnels.map((t) => [t.name, t]));
+    for (const [name, old] of this.tunnels) {
+      const nt = next.get(name);
+      if (!nt || JSON.stringify(serializable(nt)) !== JSON.stringify(serializable(old))) {
+        for (const sa of this.sasOf(name)) deleteIke(sa, nt ? 'configuration changed' : 'tunnel removed');
+        this.retry.delete(name);
+        if (!nt) this.ifIds.delete(name);
+      }
+    }
+    const prev = this.tunnels;
+    this.tunnels = next;
+    for (const t of tunnels) {
+      const old = prev.get(t.name);
+      const changed = !old || JSON.stringify(serializable(old)) !== JSON.stringify(serializable(t));
+      // Re-point live SAs at the new object (identical content) so status stays coherent.
+      if (!changed) for (const sa of this.sasOf(t.name)) sa.tunnel = t;
+      if (changed && t.startAction === 'start' && !this.adminDown.has(t.name)) this.initiate(t);
+    }
+    return this.drain();
+  }
+
+  command(cmd: Command): Action[] {
+    const t = this.tunnels.get(cmd.tunnel);
+    if (!t) {
+      this.ctx.log('error', `no such tunnel '${cmd.tunnel}'`);
+      return this.drain();
+    }
+    switch (cmd.kind) {
+      case 'up':
+        this.adminDown.delete(t.name);
+        if (!this.sasOf(t.name).some((s) => s.isInitiator || s.state === 'ESTABLISHED')) this.initiate(t);
+        break;
+      case 'down':
+        this.adminDown.add(t.name);
+        this.retry.delete(t.name);
+        for (const sa of this.sasOf(t.name)) deleteIke(sa, 'operator request');
+        break;
+      case 'dpd':
+        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED') liveness(sa, () => this.peerDead(sa));
+        break;
+      case 'rekey-ike':
+      case 'rekey-child':
+        this.ctx.log('warn', `${cmd.kind} is not supported yet`, t.name);
+        break;
+    }
+    return this.drain();
+  }
+
+  private peerDead(sa: IkeSa): void {
+    sa.log('warn', 'liveness check failed: peer is dead');
+    sa.lastError = 'peer not responding to liveness checks';
+    teardown(sa);
+  }
+
+  private sasOf(name: string): IkeSa[] {
+    const out: IkeSa[] = [];
+    for (const sa of new Set([...this.byOurSpi.values(), ...this.halfOpen.values()])) if (sa.tunnel.name === name && sa.state !== 'DELETED' && sa.state !== 'FAILED') out.push(sa);
+    return out;
+  }
+
+  private initiate(t: TunnelConfig): void {
+    if (!t.remoteAddr) {
+      this.ctx.log('error', 'cannot initiate: remote_addr is %any', t.name);
+      return;
+    }
+    const local: Endpoint = { address: t.localAddr ?? (t.remoteAddr.includes(':') ? '::' : '0.0.0.0'), port: this.ctx.opts.ikePort };
+    const remote: Endpoint = { address: t.remoteAddr, port: t.remotePort };
+    const spiI = this.newIkeSpi();
+    const sa = new IkeSa(this.ctx, t, 'initiator', spiI, new Uint8Array(8), local, remote);
+    if (t.remotePort === this.ctx.opts.nattPort || t.remotePort === NATT_PORT) {
+      // Starting directly on 4500 (Cloudflare's historic NAT-T mode): marker from the first message.
+      sa.local = { address: local.address, port: this.ctx.opts.nattPort };
+      sa.floated = true;
+    }
+    this.register(sa);
+    registerInformational(sa);
+    sa.log('info', `initiating IKE SA to ${remote.address}:${remote.port}`);
+    try {
+      startInitiator(sa, parseProposalsCached(t.ikeProposals, 'ike'), this.initHooks);
+    } catch (e) {
+      sa.fail((e as Error).message);
+    }
+  }
+
+  private newIkeSpi(): Uint8Array {
+    for (;;) {
+      const spi = this.ctx.rng.bytes(8);
+      if (!spiIsZero(spi) && !this.byOurSpi.has(hex(spi))) return spi;
+    }
+  }
+
+  private register(sa: IkeSa): void {
+    this.byOurSpi.set(hex(sa.ourSpi), sa);
+    sa.onDead = (dead) => this.onDead(dead);
+  }
+
+  private onDead(sa: IkeSa): void {
+    this.byOurSpi.delete(hex(sa.ourSpi));
+    this.dropHalfOpen(sa);
+    for (const c of [...sa.children]) {
+      sa.ctx.releaseEspSpi(c.spiIn);
+      this.ctx.emit({ kind: 'delete-child', tunnel: sa.tunnel.name, inboundSpi: c.spiIn, outboundSpi: c.spiOut, policies: c.policies });
+    }
+    sa.children = [];
+    this.ctx.emit({ kind: 'event', level: 'info', tunnel: sa.tunnel.name, ikeSa: sa.name, message: `IKE SA ${sa.state === 'FAILED' ? 'failed' : 'closed'}${sa.lastError ? `: ${sa.lastError}` : ''}` });
+    // Always-on (keyingtries 0): an initiator tunnel comes back by itself.
+    const t = this.tunnels.get(sa.tunnel.name);
+    if (t && t === sa.tunnel && t.startAction === 'start' && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
+      const others = this.sasOf(t.name);
+      if (others.length === 0) {
+        const prev = this.retry.get(t.name);
+        const failed = sa.state === 'FAILED' || sa.establishedAt === null;
+        const delay = failed ? Math.min(prev ? prev.delay * 2 : this.retryDelay, this.maxRetryDelay) : 0;
+        // Jitter (±20 %) so a hub's branches do not re-initiate in lockstep.
+        const jitter = delay ? Math.floor(delay * 0.2 * (this.ctx.rng.bytes(1)[0]! / 255 - 0.5) * 2) : 0;
+        this.retry.set(t.name, { at: this.ctx.clock.now() + delay + jitter, delay: delay || this.retryDelay / 2 });
+      }
+    }
+  }
+
+  private dropHalfOpen(sa: IkeSa): void {
+    const key = sa.halfOpenKey;
+    if (key && this.halfOpen.get(key) === sa) {
+      this.halfOpen.delete(key);
+      const src = sa.remote.address;
+      const n = (this.halfOpenBySource.get(src) ?? 1) - 1;
+      if (n <= 0) this.halfOpenBySource.delete(src);
+      else this.halfOpenBySource.set(src, n);
+    }
+    sa.halfOpenKey = undefined;
+  }
+
+  private onKeysFinal(sa: IkeSa): void {
+    const k = sa.keys!;
+    this.ctx.emit({
+      kind: 'keylog',
+      table: 'ikev2_decryption_table',
+      line: formatIkev2DecryptionTableLine({
+        spiI: sa.spiI,
+        spiR: sa.spiR,
+        skEi: k.skEi,
+        skEr: k.skEr,
+        encrId: sa.encr!.id,
+        encrKeyBits: sa.encr!.keySize * 8,
+        skAi: k.skAi,
+        skAr: k.skAr,
+        integId: sa.integ?.id ?? 0,
+      }),
+    });
+    if (sa.isInitiator) startAuth(sa, this.authHooks);
+  }
+
+  // ---------------------------------------------------------------- datagrams
+
+  receive(data: Uint8Array, from: Endpoint, to: Endpoint): Action[] {
+    let header: IkeHeader;
+    try {
+      header = decodeHeaderOnly(data);
+    } catch (e) {
+      this.stats.droppedMalformed++;
+      this.ctx.log('debug', `dropping malformed IKE datagram from ${from.address}:${from.port}: ${(e as Error).message}`);
+      return this.drain();
+    }
+    if (header.exchange === ExchangeType.IKE_SA_INIT && !header.response && spiIsZero(header.spiR)) {
+      this.onInitRequest(data, header, from, to);
+      return this.drain();
+    }
+    // Our SPI: the responder's for messages from the original initiator.
+    const ours = header.initiator ? header.spiR : header.spiI;
+    const sa = this.byOurSpi.get(hex(ours));
+    if (!sa || !equal(header.initiator ? sa.spiI : sa.spiR, header.initiator ? header.spiI : header.spiR)) {
+      // IKE_SA_INIT responses carry the responder's new SPI: match on SPIi alone.
+      if (sa && header.exchange === ExchangeType.IKE_SA_INIT && header.response && sa.isInitiator) {
+        sa.receive(data, header, from, to);
+      } else {
+        this.ctx.log('debug', `no IKE SA for SPIs ${hex(header.spiI)}_${hex(header.spiR)} from ${from.address}:${from.port}`);
+      }
+      return this.drain();
+    }
+    sa.receive(data, header, from, to);
+    return this.drain();
+  }
+
+  private cookieFor(secret: Uint8Array, ni: Uint8Array, addr: string, spiI: Uint8Array): Uint8Array {
+    // RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
+    const h = createHash('sha256').update(concat(ni, ipToBytes(addr), spiI, secret)).digest();
+    return concat(new Uint8Array([secret === this.cookieSecret ? 1 : 0]), new Uint8Array(h));
+  }
+
+  private sendStateless(header: IkeHeader, from: Endpoint, to: Endpoint, payloads: Message['payloads']): void {
+    const msg: Message = {
+      spiI: header.spiI,
+      spiR: new Uint8Array(8),
+      exchange: ExchangeType.IKE_SA_INIT,
+      response: true,
+      initiator: false,
+      messageId: 0,
+      encrypted: false,
+      payloads,
+    };
+    this.ctx.emit({ kind: 'send', from: to, to: from, data: encodePlain(msg) });
+  }
+
+  private onInitRequest(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
+    const key = `${hex(header.spiI)}|${from.address}|${from.port}`;
+    const existing = this.halfOpen.get(key);
+    if (existing) {
+      existing.receive(data, header, from, to); // retransmission: cached response
+      return;
+    }
+    let msg;
+    try {
+      msg = decodePlain(data);
+    } catch (e) {
+      this.stats.droppedMalformed++;
+      this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
+      return;
+    }
+    if (header.messageId !== 0) return;
+    const now = this.ctx.clock.now();
+    if (now - this.cookieRotatedAt > COOKIE_ROTATE_MS) {
+      this.prevCookieSecret = this.cookieSecret;
+      this.cookieSecret = this.ctx.rng.bytes(32);
+      this.cookieRotatedAt = now;
+    }
+    const nonce = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
+    if (!nonce) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
+    if (this.halfOpen.size >= this.cookieThreshold) {
+      const c = findNotify(msg, Notify.COOKIE);
+      const ok =
+        c !== undefined &&
+        (ctEqual(c.data, this.cookieFor(this.cookieSecret, nonce.data, from.address, header.spiI)) ||
+          (this.prevCookieSecret !== undefined && ctEqual(c.data, this.cookieFor(this.prevCookieSecret, nonce.data, from.address, header.spiI))));
+      if (!ok) {
+        this.stats.cookiesSent++;
+        this.sendStateless(header, from, to, [notify(Notify.COOKIE, this.cookieFor(this.cookieSecret, nonce.data, from.address, header.spiI))]);
+        return;
+      }
+    }
+    if ((this.halfOpenBySource.get(from.address) ?? 0) >= this.halfOpenPerSource) {
+      this.stats.halfOpenRefused++;
+      return;
+    }
+    const candidates = [...this.tunnels.values()].filter((t) => (!t.remoteAddr || t.remoteAddr === from.address) && (!t.localAddr || t.localAddr === to.address));
+    if (candidates.length === 0) {
+      this.ctx.log('info', `no tunnel configured for ${to.address}...${from.address}, sending NO_PROPOSAL_CHOSEN`);
+      this.stats.noProposal++;
+      this.sendStateless(header, from, to, [notify(Notify.NO_PROPOSAL_CHOSEN)]);
+      return;
+    }
+    let saP: SaPayload;
+    let keP: KePayload;
+    try {
+      saP = requirePayload<SaPayload>(msg, PayloadType.SA, 'SA');
+      keP = requirePayload<KePayload>(msg, PayloadType.KE, 'KE');
+    } catch {
+      return;
+    }
+    const peerIntermediate = !!findNotify(msg, Notify.INTERMEDIATE_EXCHANGE_SUPPORTED);
+    let invalidKe: number | undefined;
+    let picked: { tunnel: TunnelConfig; sel: { chosen: import('./sa/proposal.js').ChosenAlgorithms; proposal: import('./codec/types.js').Proposal } } | undefined;
+    for (const t of candidates) {
+      const r = selectInit(saP.proposals, parseProposalsCached(t.ikeProposals, 'ike'), keP.method);
+      if ('ok' in r) {
+        // RFC 9370 §2.2.2: additional key exchanges need IKE_INTERMEDIATE support.
+        if (r.ok.chosen.addKe.length > 0 && !peerIntermediate) continue;
+        picked = { tunnel: t, sel: r.ok };
+        break;
+      }
+      if ('invalidKe' in r && invalidKe === undefined) invalidKe = r.invalidKe;
+    }
+    if (!picked) {
+      if (invalidKe !== undefined) {
+        this.stats.invalidKeSent++;
+        this.ctx.log('info', `peer ${from.address} sent KE ${KeMethodName[keP.method] ?? keP.method}, requesting ${KeMethodName[invalidKe] ?? invalidKe}`);
+        this.sendStateless(header, from, to, [notify(Notify.INVALID_KE_PAYLOAD, u16be(invalidKe))]);
+      } else {
+        this.stats.noProposal++;
+        this.ctx.log('info', `no acceptable IKE proposal from ${from.address}, sending NO_PROPOSAL_CHOSEN`);
+        this.sendStateless(header, from, to, [notify(Notify.NO_PROPOSAL_CHOSEN)]);
+      }
+      return;
+    }
+    const sa = new IkeSa(this.ctx, picked.tunnel, 'responder', header.spiI.slice(), this.newIkeSpi(), to, from);
+    sa.candidates = candidates.filter((t) => {
+      const r = selectProposal1(saP, t, picked!.sel.chosen);
+      return r;
+    });
+    if (!sa.candidates.includes(picked.tunnel)) sa.candidates.unshift(picked.tunnel);
+    try {
+      respondInit(sa, msg, data, picked.sel, this.initHooks);
+    } catch (e) {
+      if (e instanceof ProtocolError) {
+        this.ctx.log('info', `IKE_SA_INIT from ${from.address} refused: ${e.message}`);
+        this.sendStateless(header, from, to, [notify(e.notifyType, e.data)]);
+      } else {
+        this.ctx.log('error', `IKE_SA_INIT from ${from.address} failed: ${(e as Error).message}`);
+      }
+      sa.destroy();
+      return;
+    }
+    this.register(sa);
+    registerAuthResponder(sa, this.authHooks);
+    registerInformational(sa);
+    sa.halfOpenKey = key;
+    this.halfOpen.set(key, sa);
+    this.halfOpenBySource.set(from.address, (this.halfOpenBySource.get(from.address) ?? 0) + 1);
+    sa.log('info', `responding to IKE_SA_INIT from ${from.address}:${from.port} (${sa.keMethods.map((m) => KeMethodName[m]).join(' + ')}${picked.sel.chosen.addKe.length ? ' + ' + picked.sel.chosen.addKe.map((m) => KeMethodName[m]).join(' + ') : ''})`);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  tick(): Action[] {
+    const now = this.ctx.clock.now();
+    for (const sa of [...this.byOurSpi.values()]) {
+      const d = sa.nextDeadline();
+      if (d !== undefined && d <= now) sa.onTimer(now);
+    }
+    for (const [name, r] of [...this.retry]) {
+      if (r.at > now) continue;
+      this.retry.set(name, { at: Number.POSITIVE_INFINITY, delay: r.delay });
+      const t = this.tunnels.get(name);
+      if (t && !this.adminDown.has(name) && this.sasOf(name).length === 0) this.initiate(t);
+    }
+    return this.drain();
+  }
+
+  nextTimer(): number | undefined {
+    let next: number | undefined;
+    for (const sa of this.byOurSpi.values()) {
+      const d = sa.nextDeadline();
+      if (d !== undefined && (next === undefined || d < next)) next = d;
+    }
+    for (const r of this.retry.values()) if (Number.isFinite(r.at) && (next === undefined || r.at < next)) next = r.at;
+    return next;
+  }
+
+  // ---------------------------------------------------------------- status
+
+  status(): IkeSaStatus[] {
+    const out: IkeSaStatus[] = [];
+    for (const sa of this.byOurSpi.values()) out.push(this.statusOf(sa));
+    out.sort((a, b) => a.tunnel.localeCompare(b.tunnel) || a.id - b.id);
+    return out;
+  }
+
+  private statusOf(sa: IkeSa): IkeSaStatus {
+    const kes = sa.chosen ? sa.keMethods.map((m) => KeMethodName[m] ?? String(m)) : [];
+    const pq = sa.keMethods.filter((m) => keInfo(m).postQuantum).map((m) => KeMethodName[m] ?? String(m));
+    const children: ChildSaStatus[] = sa.children.map((c) => ({
+      name: c.name,
+      state: c.state,
+      reqid: c.reqid,
+      spiIn: spiToHex(c.spiIn),
+      spiOut: spiToHex(c.spiOut),
+      encr: c.encrName,
+      integ: c.integName,
+      keyExchanges: c.keMethods.map((m) => KeMethodName[m] ?? String(m)),
+      esn: c.esn,
+      localTs: c.tsLocal.map(formatTs),
+      remoteTs: c.tsRemote.map(formatTs),
+      encap: c.encap,
+      installedAt: c.installedAt,
+    }));
+    return {
+      tunnel: sa.tunnel.name,
+      id: sa.uid,
+      state: sa.state,
+      role: sa.role,
+      local: { ...sa.local },
+      remote: { ...sa.remote },
+      spiI: hex(sa.spiI),
+      spiR: hex(sa.spiR),
+      localId: sa.localIdText,
+      remoteId: sa.remoteIdText,
+      encr: sa.encr ? encrName(sa.encr.id, sa.encr.keySize * 8) : null,
+      prf: sa.prf ? prfName(sa.prf.id) : null,
+      integ: sa.integ ? integName(sa.integ.id) : null,
+      keyExchanges: kes,
+      postQuantum: pq.length ? pq.join(' + ') : null,
+      fragmentation: sa.fragmentation,
+      natLocal: sa.natLocal,
+      natRemote: sa.natRemote,
+      encap: sa.encap,
+      establishedAt: sa.establishedAt,
+      children,
+    };
+  }
+}
+
+/** Does tunnel t accept the algorithms chosen for this SA? (responder peer-config switching in IKE_AUTH) */
+function selectProposal1(saP: SaPayload, t: TunnelConfig, chosen: import('./sa/proposal.js').ChosenAlgorithms): boolean {
+  const r = selectInit(saP.proposals, parseProposalsCached(t.ikeProposals, 'ike'), chosen.ke ?? 0);
+  return 'ok' in r && JSON.stringify(r.ok.chosen) === JSON.stringify(chosen);
+}
+
+function serializable(t: TunnelConfig): unknown {
+  return { ...t, psk: hex(t.psk), localId: t.localId.text, remoteId: t.remoteId?.text };
+}
+
+export { notifyName };

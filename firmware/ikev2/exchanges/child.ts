@@ -1,0 +1,164 @@
+/**
+ * Child SA negotiation pieces shared by IKE_AUTH (and later CREATE_CHILD_SA):
+ * ESP proposal offer/selection, traffic selector checks, KEYMAT
+ * (RFC 7296 §2.17) and the install action for the data plane.
+ *
+ *   KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) | ... | SK(n)])
+ *   order: encr_i | integ_i | encr_r | integ_r
+ */
+import { PayloadType, TransformType, ProtocolId, Notify } from '../constants.js';
+import type { Proposal, SaPayload, TrafficSelector, TsPayload } from '../codec/types.js';
+import type { IkeSa } from '../ike-sa.js';
+import type { PolicySpec, SaSpec, Selector } from '../../dataplane/types.js';
+import { encrInfo, integInfo, encrName, integName } from '../../crypto/registry.js';
+import { toSaProposals, selectProposal, type ChosenAlgorithms, type ProposalSpec } from '../sa/proposal.js';
+import { deriveChildKeys, formatEspSaLine } from '../sa/keymat.js';
+import { tsToPayload } from '../sa/ts.js';
+import { ChildSa } from '../child-sa.js';
+import { ProtocolError } from '../payload-util.js';
+import { u32be } from '../../util/bytes.js';
+
+/** ESP proposals for IKE_AUTH: without KE transforms (keys come from SK_d; RFC 7296 §1.2). */
+export function espOfferForAuth(specs: ProposalSpec[], spiIn: number): Proposal[] {
+  const props = toSaProposals(specs, 'esp', u32be(spiIn));
+  return props.map((p) => ({
+    ...p,
+    transforms: p.transforms.filter((t) => t.type !== TransformType.KE && !(t.type >= TransformType.ADDKE1 && t.type <= TransformType.ADDKE7)),
+  }));
+}
+
+export function spiFromProposal(p: Proposal): number {
+  if (p.protocol !== ProtocolId.ESP || p.spi.length !== 4) throw new ProtocolError(Notify.INVALID_SYNTAX, 'ESP proposal needs a 4-octet SPI');
+  const s = ((p.spi[0]! << 24) | (p.spi[1]! << 16) | (p.spi[2]! << 8) | p.spi[3]!) >>> 0;
+  if (s < 256) throw new ProtocolError(Notify.INVALID_SYNTAX, `reserved ESP SPI ${s}`); // RFC 4303 §2.1
+  return s;
+}
+
+/** Responder: pick one of the peer's ESP proposals; returns it with our SPI. */
+export function selectEsp(sa: SaPayload, specs: ProposalSpec[]): { chosen: ChosenAlgorithms; peerSpi: number; proposal: Proposal } | undefined {
+  const esp = sa.proposals.filter((p) => p.protocol === ProtocolId.ESP);
+  const r = selectProposal(esp, specs, { skipKe: true });
+  if (!r) return undefined;
+  return { chosen: r.chosen, peerSpi: spiFromProposal(r.proposal), proposal: r.proposal };
+}
+
+export function tsPayload(type: 44 | 45, selectors: TrafficSelector[]): TsPayload {
+  return { type, selectors };
+}
+
+function toSelector(ts: TrafficSelector): Selector {
+  return {
+    family: ts.tsType === 7 ? 4 : 6,
+    startAddr: ts.startAddr,
+    endAddr: ts.endAddr,
+    ipProtocol: ts.ipProtocol,
+    startPort: ts.startPort,
+    endPort: ts.endPort,
+  };
+}
+
+/** Is every selector in `inner` contained in some selector of `outer`? (initiator's check of the narrowed TS) */
+export function tsWithin(inner: TrafficSelector[], outer: TrafficSelector[]): boolean {
+  const cmp = (a: Uint8Array, b: Uint8Array): number => {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+    return 0;
+  };
+  return inner.every((i) =>
+    outer.some(
+      (o) =>
+        o.tsType === i.tsType &&
+        (o.ipProtocol === 0 || o.ipProtocol === i.ipProtocol) &&
+        o.startPort <= i.startPort &&
+        o.endPort >= i.endPort &&
+        cmp(o.startAddr, i.startAddr) <= 0 &&
+        cmp(o.endAddr, i.endAddr) >= 0,
+    ),
+  );
+}
+
+export function configuredTs(sa: IkeSa): { local: TrafficSelector[]; remote: TrafficSelector[] } {
+  return { local: tsToPayload(sa.tunnel.localTs), remote: tsToPayload(sa.tunnel.remoteTs) };
+}
+
+/**
+ * Derive the Child SA keys, emit the install action and the esp_sa key log
+ * lines, and record the Child SA on the IKE SA.
+ */
+export function installChild(
+  sa: IkeSa,
+  args: {
+    chosen: ChosenAlgorithms;
+    spiIn: number;
+    spiOut: number;
+    tsLocal: TrafficSelector[];
+    tsRemote: TrafficSelector[];
+    ni: Uint8Array;
+    nr: Uint8Array;
+    secrets: Uint8Array[];
+    keMethods: number[];
+    ifId: number;
+  },
+): ChildSa {
+  const { chosen } = args;
+  const encr = encrInfo(chosen.encr.id, chosen.encr.keyLength);
+  const integ = chosen.integ ? integInfo(chosen.integ) : undefined;
+  const k = deriveChildKeys({ prf: sa.prf!, skD: sa.keys!.skD, ni: args.ni, nr: args.nr, secrets: args.secrets, encr, integ });
+  const mine = sa.isInitiator ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR };
+  const theirs = sa.isInitiator ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI };
+  const reqid = sa.ctx.nextReqid();
+  const encap = sa.encap;
+  const common = {
+    encap,
+    encrId: encr.id,
+    encrKeyBits: encr.keySize * 8,
+    integId: integ?.id ?? 0,
+    esn: !!chosen.esn,
+    replayWindow: sa.tunnel.replayWindow,
+    reqid,
+    ifId: args.ifId,
+    tunnel: sa.tunnel.name,
+  };
+  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: { ...sa.local }, dst: { ...sa.remote }, encrKey: mine.encr, integKey: mine.integ };
+  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: { ...sa.remote }, dst: { ...sa.local }, encrKey: theirs.encr, integKey: theirs.integ };
+  const local = args.tsLocal.map(toSelector);
+  const remote = args.tsRemote.map(toSelector);
+  const policies: PolicySpec[] = [
+    { reqid, direction: 'out', local, remote, ifId: args.ifId, tunnel: sa.tunnel.name, src: outbound.src, dst: outbound.dst },
+    { reqid, direction: 'in', local, remote, ifId: args.ifId, tunnel: sa.tunnel.name, src: inbound.src, dst: inbound.dst },
+  ];
+  sa.ctx.emit({ kind: 'install-child', tunnel: sa.tunnel.name, inbound, outbound, policies });
+  for (const s of [outbound, inbound]) {
+    sa.ctx.emit({ kind: 'keylog', table: 'esp_sa', line: formatEspSaLine({ spi: s.spi, src: s.src.address, dst: s.dst.address, encrId: encr.id, encrKeyBits: encr.keySize * 8, encrKey: s.encrKey, integId: integ?.id ?? 0, integKey: s.integKey }) });
+  }
+  // The data plane got its own references; the copies in `inbound`/`outbound`
+  // recorded on the ChildSa are wiped so status objects never hold keys.
+  const child = new ChildSa(
+    sa.tunnel.name,
+    reqid,
+    args.spiIn,
+    args.spiOut,
+    encrName(encr.id, encr.keySize * 8),
+    integ ? integName(integ.id) : null,
+    args.keMethods,
+    !!chosen.esn,
+    args.tsLocal,
+    args.tsRemote,
+    encap,
+    sa.ctx.clock.now(),
+    { ...inbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
+    { ...outbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
+    policies,
+  );
+  sa.children.push(child);
+  sa.log('info', `CHILD_SA ${sa.tunnel.name}{${reqid}} established, SPIs ${args.spiIn.toString(16)}_i ${args.spiOut.toString(16)}_o`);
+  return child;
+}
+
+export function removeChild(sa: IkeSa, child: ChildSa): void {
+  child.state = 'DELETED';
+  sa.children = sa.children.filter((c) => c !== child);
+  sa.ctx.releaseEspSpi(child.spiIn);
+  sa.ctx.emit({ kind: 'delete-child', tunnel: sa.tunnel.name, inboundSpi: child.spiIn, outboundSpi: child.spiOut, policies: child.policies });
+}
+
+export { PayloadType };

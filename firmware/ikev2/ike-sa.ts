@@ -1,0 +1,513 @@
+/**
+ * One IKE SA: its keys, message-ID windows, the single outstanding request
+ * with its retransmission schedule (RFC 7296 §2.1, §2.3: window size 1), the
+ * cached last response for retransmitted requests, fragment reassembly
+ * (RFC 7383) and endpoint floating (RFC 7296 §2.23, RFC 3948).
+ *
+ * Exchanges (ike-init, ike-auth, informational) queue requests here and
+ * register request handlers; this class never decides protocol content.
+ */
+import { createHash } from 'node:crypto';
+import type { Endpoint } from '../dataplane/types.js';
+import type { TunnelConfig } from '../config/types.js';
+import type { Prf, SkCipher, EncrInfo, IntegInfo, KeyExchange } from '../crypto/types.js';
+import { createSkCipher } from '../crypto/registry.js';
+import { hex, equal, wipe } from '../util/bytes.js';
+import { ExchangeType, IKE_HEADER_LEN } from './constants.js';
+import type { DecodedMessage, IkeHeader, Message, Payload } from './codec/types.js';
+import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler } from './codec/index.js';
+import type { Ctx } from './context.js';
+import type { ChosenAlgorithms } from './sa/proposal.js';
+import type { IkeKeys } from './sa/keymat.js';
+import type { ChildSa } from './child-sa.js';
+
+export type IkeState =
+  | 'CONNECTING'
+  | 'INTERMEDIATE'
+  | 'AUTHENTICATING'
+  | 'ESTABLISHED'
+  | 'DELETING'
+  | 'DELETED'
+  | 'FAILED';
+
+export interface RequestSpec {
+  exchange: number;
+  /** Called at dispatch time with the message ID, so AUTH can cover it (RFC 9242 §3.3.2). */
+  build(mid: number): Payload[];
+  onResponse(msg: DecodedMessage, sent: SentInfo): void;
+  /** Retransmissions exhausted. */
+  onTimeout?(): void;
+  /** Sent in the clear (IKE_SA_INIT only). */
+  plain?: boolean;
+}
+
+export interface SentInfo {
+  mid: number;
+  /** RFC 9242 IntAuth_A / IntAuth_P of the request as sent. */
+  intAuthA?: Uint8Array;
+  intAuthP?: Uint8Array;
+  /** Raw request bytes (plain messages: the RealMessage for AUTH). */
+  raw?: Uint8Array;
+}
+
+interface Outstanding {
+  spec: RequestSpec;
+  sent: SentInfo;
+  datagrams: Uint8Array[];
+  from: Endpoint;
+  to: Endpoint;
+  retries: number;
+  deadline: number;
+}
+
+interface CachedResponse {
+  mid: number;
+  /** SHA-256 of the request's first datagram: a retransmission is byte-identical. */
+  requestHash: string;
+  datagrams: Uint8Array[];
+}
+
+export type RequestHandler = (sa: IkeSa, msg: DecodedMessage) => void;
+
+let nextSaId = 1;
+
+function sha256hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export class IkeSa {
+  readonly uid = nextSaId++;
+  state: IkeState = 'CONNECTING';
+  readonly role: 'initiator' | 'responder';
+  tunnel: TunnelConfig;
+  /** Responder before IKE_AUTH: the tunnels that could still match by identity. */
+  candidates: TunnelConfig[] = [];
+  spiI: Uint8Array;
+  spiR: Uint8Array;
+  local: Endpoint;
+  remote: Endpoint;
+
+  // negotiated
+  chosen: ChosenAlgorithms | undefined;
+  prf: Prf | undefined;
+  encr: EncrInfo | undefined;
+  integ: IntegInfo | undefined;
+  keys: IkeKeys | undefined;
+  private cipherIn: SkCipher | undefined;
+  private cipherOut: SkCipher | undefined;
+  private ivCounter = 0n;
+  /** Every key exchange method used, in order (status: ["CURVE_25519","ML_KEM_768"]). */
+  keMethods: number[] = [];
+
+  // IKE_SA_INIT state
+  ni: Uint8Array | undefined;
+  nr: Uint8Array | undefined;
+  ke: KeyExchange | undefined;
+  cookie: Uint8Array | undefined;
+  initRetries = 0;
+  initRequest: Uint8Array | undefined; // RealMessage1
+  initResponse: Uint8Array | undefined; // RealMessage2
+
+  // RFC 9242 IntAuth chains and IKE_INTERMEDIATE progress
+  intAuthI: Uint8Array | undefined;
+  intAuthR: Uint8Array | undefined;
+  intermediateDone = 0;
+
+  // negotiated extensions
+  fragmentation = false;
+  peerFragmentation = false;
+  intermediateSupported = false;
+  natLocal = false;
+  natRemote = false;
+  /** Encapsulate ESP in UDP (NAT on either side, or forced). */
+  encap = false;
+  floated = false;
+
+  localIdText: string | null = null;
+  remoteIdText: string | null = null;
+  establishedAt: number | null = null;
+  readonly createdAt: number;
+  lastError: string | null = null;
+  /** Engine bookkeeping: key in the half-open table while not yet established. */
+  halfOpenKey: string | undefined;
+
+  children: ChildSa[] = [];
+
+  // message IDs (RFC 7296 §2.2)
+  nextSendMid = 0;
+  nextRecvMid = 0;
+  private queue: RequestSpec[] = [];
+  private outstanding: Outstanding | undefined;
+  private lastResponse: CachedResponse | undefined;
+  private readonly reassembler = new Reassembler();
+  private readonly handlers = new Map<number, RequestHandler>();
+  /** Invoked once when the SA reaches DELETED or FAILED (engine removes it from its tables). */
+  onDead: ((sa: IkeSa) => void) | undefined;
+
+  constructor(
+    readonly ctx: Ctx,
+    tunnel: TunnelConfig,
+    role: 'initiator' | 'responder',
+    spiI: Uint8Array,
+    spiR: Uint8Array,
+    local: Endpoint,
+    remote: Endpoint,
+  ) {
+    this.tunnel = tunnel;
+    this.role = role;
+    this.spiI = spiI;
+    this.spiR = spiR;
+    this.local = { ...local };
+    this.remote = { ...remote };
+    this.createdAt = ctx.clock.now();
+  }
+
+  get alive(): boolean {
+    return this.state !== 'DELETED' && this.state !== 'FAILED';
+  }
+
+  get isInitiator(): boolean {
+    return this.role === 'initiator';
+  }
+
+  /** Our own SPI: the table key the engine uses for demux. */
+  get ourSpi(): Uint8Array {
+    return this.isInitiator ? this.spiI : this.spiR;
+  }
+
+  get name(): string {
+    return `${hex(this.spiI)}_${hex(this.spiR)}`;
+  }
+
+  log(level: 'error' | 'warn' | 'info' | 'debug', msg: string): void {
+    this.ctx.log(level, msg, this.tunnel.name, this.name);
+  }
+
+  on(exchange: number, h: RequestHandler): void {
+    this.handlers.set(exchange, h);
+  }
+
+  // ---------------------------------------------------------------- keys
+
+  /** Install a key set: the SK payload ciphers switch immediately. */
+  setKeys(keys: IkeKeys): void {
+    if (!this.encr) throw new Error('setKeys before algorithms were chosen');
+    this.cipherIn?.destroy();
+    this.cipherOut?.destroy();
+    if (this.keys) wipe(this.keys.skD, this.keys.skAi, this.keys.skAr, this.keys.skEi, this.keys.skEr, this.keys.skPi, this.keys.skPr);
+    this.keys = keys;
+    const i = createSkCipher(this.encr, keys.skEi, this.integ, this.integ ? keys.skAi : undefined);
+    const r = createSkCipher(this.encr, keys.skEr, this.integ, this.integ ? keys.skAr : undefined);
+    this.cipherOut = this.isInitiator ? i : r;
+    this.cipherIn = this.isInitiator ? r : i;
+    this.ivCounter = 0n;
+  }
+
+  get skPi(): Uint8Array {
+    return this.keys!.skPi;
+  }
+  get skPr(): Uint8Array {
+    return this.keys!.skPr;
+  }
+
+  /**
+   * IV source: AEAD modes need uniqueness per key (RFC 5282 §3, RFC 7634 §2)
+   * so a counter suffices; CBC needs unpredictability (RFC 7296 §3.14), so random.
+   */
+  private nextIv = (n: number): Uint8Array => {
+    if (this.cipherOut && !this.cipherOut.aead) return this.ctx.rng.bytes(n);
+    const iv = new Uint8Array(n);
+    let c = ++this.ivCounter;
+    for (let k = n - 1; k >= 0 && c > 0n; k--) {
+      iv[k] = Number(c & 0xffn);
+      c >>= 8n;
+    }
+    return iv;
+  };
+
+  // ---------------------------------------------------------------- sending
+
+  private fragmentSize(): number | undefined {
+    if (!this.fragmentation) return undefined;
+    return this.tunnel.fragmentSize;
+  }
+
+  private encode(msg: Message): { datagrams: Uint8Array[]; intAuthA?: Uint8Array; intAuthP?: Uint8Array } {
+    if (!msg.encrypted) return { datagrams: [encodePlain(msg)] };
+    if (!this.cipherOut) throw new Error('no keys to protect a message');
+    const v6 = this.remote.address.includes(':');
+    const r = encodeProtected(msg, this.cipherOut, this.nextIv, {
+      fragmentSize: this.fragmentSize(),
+      ipOverhead: v6 ? 40 : 20,
+      marker: this.local.port !== this.ctx.opts.ikePort || this.floated,
+    });
+    return r;
+  }
+
+  private header(exchange: number, mid: number, response: boolean, encrypted: boolean, payloads: Payload[]): Message {
+    return {
+      spiI: this.spiI,
+      spiR: this.spiR,
+      exchange,
+      response,
+      initiator: this.isInitiator,
+      messageId: mid,
+      encrypted,
+      payloads,
+    };
+  }
+
+  queueRequest(spec: RequestSpec, front = false): void {
+    if (front) this.queue.unshift(spec);
+    else this.queue.push(spec);
+    this.pump();
+  }
+
+  get busy(): boolean {
+    return this.outstanding !== undefined;
+  }
+
+  /** Dispatch the next queued request if the window (size 1) is free. */
+  pump(): void {
+    if (this.outstanding || this.state === 'DELETED' || this.state === 'FAILED') return;
+    const spec = this.queue.shift();
+    if (!spec) return;
+    const mid = this.nextSendMid;
+    let payloads: Payload[];
+    try {
+      payloads = spec.build(mid);
+    } catch (e) {
+      this.fail(`building ${exchangeName(spec.exchange)} request failed: ${(e as Error).message}`);
+      return;
+    }
+    const msg = this.header(spec.exchange, mid, false, !spec.plain, payloads);
+    const enc = this.encode(msg);
+    const sent: SentInfo = { mid, intAuthA: enc.intAuthA, intAuthP: enc.intAuthP, raw: spec.plain ? enc.datagrams[0] : undefined };
+    const rt = this.ctx.opts.retransmit;
+    this.outstanding = {
+      spec,
+      sent,
+      datagrams: enc.datagrams,
+      from: { ...this.local },
+      to: { ...this.remote },
+      retries: 0,
+      deadline: this.ctx.clock.now() + rt.timeout,
+    };
+    this.transmit(enc.datagrams, this.local, this.remote);
+  }
+
+  private transmit(datagrams: Uint8Array[], from: Endpoint, to: Endpoint): void {
+    for (const d of datagrams) this.ctx.emit({ kind: 'send', from: { ...from }, to: { ...to }, data: d });
+  }
+
+  /** Send a response to the request with message ID `mid` and cache it for retransmissions. */
+  respond(request: DecodedMessage, requestRaw: Uint8Array, payloads: Payload[], opts: { plain?: boolean } = {}): SentInfo {
+    const msg = this.header(request.exchange, request.messageId, true, !opts.plain, payloads);
+    const enc = this.encode(msg);
+    this.lastResponse = { mid: request.messageId, requestHash: sha256hex(requestRaw), datagrams: enc.datagrams };
+    this.transmit(enc.datagrams, this.local, this.remote);
+    return { mid: request.messageId, intAuthA: enc.intAuthA, intAuthP: enc.intAuthP, raw: opts.plain ? enc.datagrams[0] : undefined };
+  }
+
+  /** Clear the window after a final response without a handler (e.g. restart of IKE_SA_INIT). */
+  resetInitExchange(): void {
+    this.outstanding = undefined;
+    this.nextSendMid = 0;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  nextDeadline(): number | undefined {
+    let d = this.outstanding?.deadline;
+    if (this.state !== 'ESTABLISHED' && this.state !== 'DELETED' && this.state !== 'FAILED') {
+      const ho = this.createdAt + this.ctx.opts.halfOpenTimeout;
+      d = d === undefined ? ho : Math.min(d, ho);
+    }
+    return d;
+  }
+
+  onTimer(now: number): void {
+    if (this.state !== 'ESTABLISHED' && this.state !== 'DELETED' && this.state !== 'FAILED' && now >= this.createdAt + this.ctx.opts.halfOpenTimeout) {
+      // A responder's half-open SA, or an initiator stuck for too long.
+      const o = this.outstanding;
+      this.outstanding = undefined;
+      if (o?.spec.onTimeout) o.spec.onTimeout();
+      if (this.alive) this.fail('negotiation timed out');
+      return;
+    }
+    const o = this.outstanding;
+    if (!o || now < o.deadline) return;
+    const rt = this.ctx.opts.retransmit;
+    if (o.retries >= rt.tries) {
+      this.outstanding = undefined;
+      this.log('warn', `giving up ${exchangeName(o.spec.exchange)} request after ${o.retries} retransmits`);
+      if (o.spec.onTimeout) o.spec.onTimeout();
+      else this.fail(`peer not responding (${exchangeName(o.spec.exchange)})`);
+      return;
+    }
+    o.retries++;
+    const timeout = Math.min(rt.timeout * Math.pow(rt.base, o.retries), rt.maxTimeout);
+    o.deadline = now + timeout;
+    this.log('debug', `retransmit ${o.retries} of ${exchangeName(o.spec.exchange)} mid ${o.sent.mid}`);
+    // Retransmit to the current remote (it may have floated meanwhile only via our own request path).
+    this.transmit(o.datagrams, o.from, o.to);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /**
+   * A datagram for this SA. `header` was decoded by the engine for demux.
+   * Malformed or unauthenticated input is dropped (RFC 7296 §2.21).
+   */
+  receive(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
+    if (this.state === 'DELETED' || this.state === 'FAILED') return;
+    if (header.response) this.receiveResponse(data, header, from, to);
+    else this.receiveRequest(data, header, from, to);
+  }
+
+  private decrypt(data: Uint8Array, header: IkeHeader): DecodedMessage | undefined {
+    if (header.exchange === ExchangeType.IKE_SA_INIT) return decodePlain(data);
+    if (!this.cipherIn) return undefined;
+    const r = decodeProtected(data, this.cipherIn);
+    if ('kind' in r && r.kind === 'fragment') {
+      if (!this.fragmentation) throw new Error('SKF received but fragmentation was not negotiated');
+      return this.reassembler.add(`${header.response ? 'r' : 'q'}${header.messageId}`, r);
+    }
+    return r as DecodedMessage;
+  }
+
+  private receiveResponse(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
+    const o = this.outstanding;
+    if (!o || header.messageId !== o.sent.mid || header.exchange !== o.spec.exchange) {
+      this.log('debug', `dropping unexpected response mid ${header.messageId}`);
+      return;
+    }
+    let msg: DecodedMessage | undefined;
+    try {
+      msg = this.decrypt(data, header);
+    } catch (e) {
+      this.log('debug', `dropping response mid ${header.messageId}: ${(e as Error).message}`);
+      return;
+    }
+    if (!msg) return; // waiting for more fragments
+    this.noteAuthenticatedPeer(from, to, header.exchange);
+    this.outstanding = undefined;
+    this.nextSendMid = o.sent.mid + 1;
+    try {
+      o.spec.onResponse(msg, o.sent);
+    } catch (e) {
+      this.fail(`processing ${exchangeName(header.exchange)} response failed: ${(e as Error).message}`);
+      return;
+    }
+    this.pump();
+  }
+
+  private receiveRequest(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
+    const mid = header.messageId;
+    const lr = this.lastResponse;
+    if (lr && mid === lr.mid) {
+      // RFC 7296 §2.1: retransmit the response to a retransmitted request. A
+      // retransmission is byte-identical; for fragmented requests, react to
+      // fragment 1 only (RFC 7383 §2.6.1) so we do not amplify.
+      if (sha256hex(data) === lr.requestHash) this.transmit(lr.datagrams, this.local, from);
+      return;
+    }
+    if (mid !== this.nextRecvMid) {
+      this.log('debug', `dropping request with unexpected mid ${mid} (want ${this.nextRecvMid})`);
+      return;
+    }
+    let msg: DecodedMessage | undefined;
+    try {
+      msg = this.decrypt(data, header);
+    } catch (e) {
+      this.log('debug', `dropping request mid ${mid}: ${(e as Error).message}`);
+      return;
+    }
+    if (!msg) {
+      // First fragment remembered as the retransmission fingerprint.
+      if (!this.firstFragment.has(mid)) this.firstFragment.set(mid, data);
+      return;
+    }
+    const fingerprint = msg.fragments > 0 ? (this.firstFragment.get(mid) ?? data) : data;
+    this.firstFragment.clear();
+    this.noteAuthenticatedPeer(from, to, header.exchange);
+    this.nextRecvMid = mid + 1;
+    const h = this.handlers.get(header.exchange);
+    if (!h) {
+      this.log('warn', `no handler for ${exchangeName(header.exchange)} request; answering empty`);
+      this.respond(msg, fingerprint, []);
+      return;
+    }
+    this.currentRequestRaw = fingerprint;
+    try {
+      h(this, msg);
+    } catch (e) {
+      this.fail(`processing ${exchangeName(header.exchange)} request failed: ${(e as Error).message}`);
+    }
+    this.pump();
+  }
+
+  private readonly firstFragment = new Map<number, Uint8Array>();
+  /** Raw bytes (or first fragment) of the request being handled; handlers pass it to respond(). */
+  currentRequestRaw: Uint8Array = new Uint8Array(0);
+
+  /**
+   * RFC 7296 §2.23: an authenticated message from a new address/port updates
+   * the peer's endpoint when a NAT sits in front of it (its mapping changed).
+   */
+  private noteAuthenticatedPeer(from: Endpoint, to: Endpoint, exchange: number): void {
+    if (exchange === ExchangeType.IKE_SA_INIT) return;
+    if (from.address === this.remote.address && from.port === this.remote.port) return;
+    if (this.natRemote || this.role === 'responder') {
+      this.log('info', `peer endpoint moved ${this.remote.address}:${this.remote.port} -> ${from.address}:${from.port}`);
+      this.remote = { ...from };
+      this.local = { ...to };
+      this.onEndpointChange?.(this);
+    }
+  }
+  onEndpointChange: ((sa: IkeSa) => void) | undefined;
+
+  /** RFC 3948 / RFC 7296 §2.23: move IKE to port 4500 (with the non-ESP marker). */
+  floatToNatt(): void {
+    if (this.floated) return;
+    this.floated = true;
+    const natt = this.ctx.opts.nattPort;
+    this.local = { address: this.local.address, port: natt };
+    if (this.remote.port === this.ctx.opts.ikePort || this.remote.port === 500) this.remote = { address: this.remote.address, port: natt };
+  }
+
+  // ---------------------------------------------------------------- teardown
+
+  fail(reason: string): void {
+    if (this.state === 'FAILED' || this.state === 'DELETED') return;
+    this.lastError = reason;
+    this.log('error', `IKE SA failed: ${reason}`);
+    this.state = 'FAILED';
+    this.destroy();
+  }
+
+  /** Drop everything without telling the peer. */
+  destroy(): void {
+    if (this.state !== 'FAILED') this.state = 'DELETED';
+    this.outstanding = undefined;
+    this.queue = [];
+    this.cipherIn?.destroy();
+    this.cipherOut?.destroy();
+    this.ke?.destroy();
+    if (this.keys) wipe(this.keys.skD, this.keys.skAi, this.keys.skAr, this.keys.skEi, this.keys.skEr, this.keys.skPi, this.keys.skPr);
+    const cb = this.onDead;
+    this.onDead = undefined;
+    cb?.(this);
+  }
+}
+
+export function exchangeName(x: number): string {
+  for (const [k, v] of Object.entries(ExchangeType)) if (v === x) return k;
+  return `EXCHANGE_${x}`;
+}
+
+export function spiIsZero(spi: Uint8Array): boolean {
+  return equal(spi, new Uint8Array(8));
+}
+
+export const HEADER_LEN = IKE_HEADER_LEN;
