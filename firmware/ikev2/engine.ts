@@ -57,7 +57,7 @@ export class Engine implements EngineApi {
   private readonly initHooks: InitHooks;
   private readonly authHooks: AuthHooks;
   /** Counters for status/metrics. */
-  readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0 };
+  readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0, internalErrors: 0 };
 
   constructor(opts: EngineOptions) {
     const rt = { ...DEFAULT_RETRANSMIT, ...(opts.retransmit ?? {}) };
@@ -283,17 +283,28 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- datagrams
 
   receive(data: Uint8Array, from: Endpoint, to: Endpoint): Action[] {
+    try {
+      this.receiveInner(data, from, to);
+    } catch (e) {
+      // A bug, never a protocol condition: count it, keep serving the others.
+      this.stats.internalErrors++;
+      this.ctx.log('error', `internal error on datagram from ${from.address}:${from.port}: ${(e as Error).stack ?? e}`);
+    }
+    return this.drain();
+  }
+
+  private receiveInner(data: Uint8Array, from: Endpoint, to: Endpoint): void {
     let header: IkeHeader;
     try {
       header = decodeHeaderOnly(data);
     } catch (e) {
       this.stats.droppedMalformed++;
       this.ctx.log('debug', `dropping malformed IKE datagram from ${from.address}:${from.port}: ${(e as Error).message}`);
-      return this.drain();
+      return;
     }
     if (header.exchange === ExchangeType.IKE_SA_INIT && !header.response && spiIsZero(header.spiR)) {
       this.onInitRequest(data, header, from, to);
-      return this.drain();
+      return;
     }
     // Our SPI: the responder's for messages from the original initiator.
     const ours = header.initiator ? header.spiR : header.spiI;
@@ -305,10 +316,9 @@ export class Engine implements EngineApi {
       } else {
         this.ctx.log('debug', `no IKE SA for SPIs ${hex(header.spiI)}_${hex(header.spiR)} from ${from.address}:${from.port}`);
       }
-      return this.drain();
+      return;
     }
     sa.receive(data, header, from, to);
-    return this.drain();
   }
 
   private cookieFor(secret: Uint8Array, ni: Uint8Array, addr: string, spiI: Uint8Array): Uint8Array {

@@ -13,7 +13,10 @@ import type { TunnelConfig } from '../config/types.js';
 import type { Prf, SkCipher, EncrInfo, IntegInfo, KeyExchange } from '../crypto/types.js';
 import { createSkCipher } from '../crypto/registry.js';
 import { hex, equal, wipe } from '../util/bytes.js';
-import { ExchangeType, IKE_HEADER_LEN } from './constants.js';
+import { ExchangeType, IKE_HEADER_LEN, NotifyName } from './constants.js';
+
+/** Grace period for unauthenticated IKE_SA_INIT error responses (RFC 7296 §2.21.1). */
+const INIT_ERROR_GRACE_MS = 1500;
 import type { DecodedMessage, IkeHeader, Message, Payload } from './codec/types.js';
 import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler } from './codec/index.js';
 import type { Ctx } from './context.js';
@@ -312,6 +315,7 @@ export class IkeSa {
   /** Clear the window after a final response without a handler (e.g. restart of IKE_SA_INIT). */
   resetInitExchange(): void {
     this.outstanding = undefined;
+    this.pendingInitError = undefined;
     this.nextSendMid = 0;
   }
 
@@ -319,6 +323,7 @@ export class IkeSa {
 
   nextDeadline(): number | undefined {
     let d = this.outstanding?.deadline;
+    if (this.pendingInitError && this.outstanding) d = Math.min(d!, this.pendingInitError.deadline);
     if (this.state !== 'ESTABLISHED' && this.state !== 'DELETED' && this.state !== 'FAILED') {
       const ho = this.createdAt + this.ctx.opts.halfOpenTimeout;
       d = d === undefined ? ho : Math.min(d, ho);
@@ -336,6 +341,11 @@ export class IkeSa {
       return;
     }
     const o = this.outstanding;
+    if (o && this.pendingInitError && now >= this.pendingInitError.deadline) {
+      this.outstanding = undefined;
+      this.fail(this.pendingInitError.why);
+      return;
+    }
     if (!o || now < o.deadline) return;
     const rt = this.ctx.opts.retransmit;
     if (o.retries >= rt.tries) {
@@ -390,17 +400,47 @@ export class IkeSa {
       return;
     }
     if (!msg) return; // waiting for more fragments
+    if (header.exchange === ExchangeType.IKE_SA_INIT && this.isUnauthenticatedError(msg)) return;
     this.noteAuthenticatedPeer(from, to, header.exchange);
     this.outstanding = undefined;
     this.nextSendMid = o.sent.mid + 1;
     try {
       o.spec.onResponse(msg, o.sent);
     } catch (e) {
-      this.fail(`processing ${exchangeName(header.exchange)} response failed: ${(e as Error).message}`);
+      const why = `processing ${exchangeName(header.exchange)} response failed: ${(e as Error).message}`;
+      if (o.spec.plain && this.state === 'CONNECTING' && !this.outstanding && this.alive) {
+        // Unauthenticated (IKE_SA_INIT): possibly forged; keep waiting (RFC 7296 §2.21.1).
+        this.outstanding = o;
+        this.nextSendMid = o.sent.mid;
+        this.notePendingInitError(why);
+        return;
+      }
+      this.fail(why);
       return;
     }
     this.pump();
   }
+
+  /**
+   * RFC 7296 §2.21.1: IKE_SA_INIT responses are unauthenticated, so an error
+   * notify in one may be forged. Keep the request outstanding (and
+   * retransmitting) for a short grace period in case the genuine response
+   * follows; fail with the error only if nothing better arrives.
+   */
+  private isUnauthenticatedError(msg: DecodedMessage): boolean {
+    const err = msg.payloads.find(
+      (p) => p.type === 41 && (p as { notifyType: number }).notifyType < 16384 && (p as { notifyType: number }).notifyType !== 17,
+    ) as { notifyType: number } | undefined;
+    if (!err || msg.payloads.some((p) => p.type === 33)) return false;
+    this.notePendingInitError(`peer answered ${NotifyName[err.notifyType] ?? err.notifyType}`);
+    return true;
+  }
+
+  private notePendingInitError(why: string): void {
+    if (this.pendingInitError === undefined) this.pendingInitError = { why, deadline: this.ctx.clock.now() + INIT_ERROR_GRACE_MS };
+    this.log('debug', `${why}; waiting ${INIT_ERROR_GRACE_MS} ms for a genuine IKE_SA_INIT response`);
+  }
+  private pendingInitError: { why: string; deadline: number } | undefined;
 
   private receiveRequest(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
     const mid = header.messageId;
@@ -414,6 +454,12 @@ export class IkeSa {
     }
     if (mid !== this.nextRecvMid) {
       this.log('debug', `dropping request with unexpected mid ${mid} (want ${this.nextRecvMid})`);
+      return;
+    }
+    if (!REQUEST_EXCHANGES.has(header.exchange)) {
+      // IKE_SA_INIT requests only reach an SA as retransmissions (handled
+      // above); anything else would be parsed unprotected. Drop it.
+      this.log('debug', `dropping ${exchangeName(header.exchange)} request inside an IKE SA`);
       return;
     }
     let msg: DecodedMessage | undefined;
@@ -500,6 +546,14 @@ export class IkeSa {
     cb?.(this);
   }
 }
+
+const REQUEST_EXCHANGES = new Set<number>([
+  ExchangeType.IKE_AUTH,
+  ExchangeType.CREATE_CHILD_SA,
+  ExchangeType.INFORMATIONAL,
+  ExchangeType.IKE_INTERMEDIATE,
+  ExchangeType.IKE_FOLLOWUP_KE,
+]);
 
 export function exchangeName(x: number): string {
   for (const [k, v] of Object.entries(ExchangeType)) if (v === x) return k;

@@ -15,7 +15,7 @@ import type { DecodedMessage, KePayload, NoncePayload, Payload, Proposal, SaPayl
 import { createKeyExchange, createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { KeyExchangeError } from '../../util/errors.js';
 import { equal } from '../../util/bytes.js';
-import type { IkeSa, SentInfo } from '../ike-sa.js';
+import { spiIsZero, type IkeSa, type SentInfo } from '../ike-sa.js';
 import { toSaProposals, selectProposal, type ChosenAlgorithms, type ProposalSpec } from '../sa/proposal.js';
 import { deriveIkeKeys, deriveAddKeKeys, intAuthStep } from '../sa/keymat.js';
 import { notify, findNotify, notifies, errorNotify, notifyName, requirePayload, natdHash, ProtocolError, P } from '../payload-util.js';
@@ -141,25 +141,31 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
     }
     const err = errorNotify(msg);
     if (err) throw new Error(`peer answered ${notifyName(err.notifyType)}`);
-    sa.spiR = msg.spiR.slice();
+    // Validate everything before committing any state: this response is
+    // unauthenticated and may be forged (then we keep waiting for the real one).
+    if (spiIsZero(msg.spiR)) throw new Error('responder SPI is zero');
     const saP = requirePayload<SaPayload>(msg, PayloadType.SA, 'SA');
     if (saP.proposals.length !== 1) throw new Error('responder must choose exactly one proposal');
     const sel = selectProposal(saP.proposals, specs, {});
     if (!sel) throw new Error('responder chose a proposal we did not offer');
     const chosen = sel.chosen;
-    setupAlgorithms(sa, chosen);
     const keP = requirePayload<KePayload>(msg, PayloadType.KE, 'KE');
     if (keP.method !== chosen.ke || keP.method !== sa.ke!.method) throw new Error('KE method does not match the chosen proposal');
+    const nr = requirePayload<NoncePayload>(msg, PayloadType.NONCE, 'Nonce').data;
+    const intermediate = !!findNotify(msg, Notify.INTERMEDIATE_EXCHANGE_SUPPORTED);
+    if (chosen.addKe.length > 0 && !intermediate) throw new Error('additional key exchanges chosen without INTERMEDIATE_EXCHANGE_SUPPORTED');
     sa.ke!.setPeerPublic(keP.data);
     const secret = sa.ke!.getSharedSecret();
+    // Commit.
     sa.ke!.destroy();
     sa.ke = undefined;
-    sa.nr = requirePayload<NoncePayload>(msg, PayloadType.NONCE, 'Nonce').data;
+    sa.spiR = msg.spiR.slice();
+    setupAlgorithms(sa, chosen);
+    sa.nr = nr;
+    sa.intermediateSupported = intermediate;
     detectNat(sa, msg);
     sa.peerFragmentation = !!findNotify(msg, Notify.IKEV2_FRAGMENTATION_SUPPORTED);
     sa.fragmentation = sa.peerFragmentation && sa.tunnel.fragmentation !== 'no';
-    sa.intermediateSupported = !!findNotify(msg, Notify.INTERMEDIATE_EXCHANGE_SUPPORTED);
-    if (chosen.addKe.length > 0 && !sa.intermediateSupported) throw new Error('additional key exchanges chosen without INTERMEDIATE_EXCHANGE_SUPPORTED');
     sa.initRequest = sent.raw;
     sa.initResponse = msg.raw;
     deriveInitial(sa, secret);
