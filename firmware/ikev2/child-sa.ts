@@ -6,10 +6,25 @@
 import type { TrafficSelector } from './codec/types.js';
 import type { PolicySpec, SaSpec } from '../dataplane/types.js';
 
-export type ChildState = 'INSTALLED' | 'REKEYING' | 'DELETING' | 'DELETED';
+export type ChildState = 'INSTALLED' | 'REKEYING' | 'REKEYED' | 'DELETING' | 'DELETED';
 
 export class ChildSa {
   state: ChildState = 'INSTALLED';
+  /** Clock ms of the scheduled rekey / hard expiry (undefined = none). */
+  rekeyAt: number | undefined;
+  expireAt: number | undefined;
+  /** Rekey generation of this reqid. */
+  rekeys = 0;
+  /** The Child SA that replaced this one (state REKEYED). */
+  successor: ChildSa | undefined;
+  /**
+   * RFC 7296 §2.8.1 collision bookkeeping: the Child SA the peer created by
+   * rekeying this one while our own rekey of it was in flight, with the
+   * nonces of that exchange.
+   */
+  peerRekey: { child: ChildSa | undefined; nonces: Uint8Array[] } | undefined;
+  /** Outcome once both rekeys of a collision are known: whose new Child SA survives. */
+  collisionWinner: 'ours' | 'theirs' | undefined;
   constructor(
     readonly name: string,
     readonly reqid: number,

@@ -29,6 +29,11 @@ export interface DeleteChildAction {
   inboundSpi: number;
   outboundSpi: number;
   policies: PolicySpec[];
+  /**
+   * The Child SA was replaced by a rekey: its successor (same reqid) already
+   * owns the policies and the outbound path, so only these SAs go.
+   */
+  rekeyed?: boolean;
 }
 
 export interface EventAction {
@@ -69,6 +74,10 @@ export interface ChildSaStatus {
   remoteTs: string[];
   encap: boolean;
   installedAt: number;
+  /** Scheduled rekey (clock ms), null if none. */
+  rekeyAt: number | null;
+  /** Times this Child SA (reqid) was rekeyed. */
+  rekeys: number;
 }
 
 export interface IkeSaStatus {
@@ -93,6 +102,10 @@ export interface IkeSaStatus {
   natRemote: boolean;
   encap: boolean;
   establishedAt: number | null;
+  rekeyAt: number | null;
+  /** Times this IKE SA lineage was rekeyed. */
+  rekeys: number;
+  lastError: string | null;
   children: ChildSaStatus[];
 }
 

@@ -23,6 +23,8 @@ import { parseProposalsCached } from './proposals-cache.js';
 import { startInitiator, respondInit, selectInit, type InitHooks } from './exchanges/ike-init.js';
 import { startAuth, registerAuthResponder, type AuthHooks } from './exchanges/ike-auth.js';
 import { registerInformational, deleteIke, teardown, liveness } from './exchanges/informational.js';
+import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-child.js';
+import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { spiToHex } from './child-sa.js';
 
@@ -56,6 +58,7 @@ export class Engine implements EngineApi {
   private readonly maxRetryDelay: number;
   private readonly initHooks: InitHooks;
   private readonly authHooks: AuthHooks;
+  private readonly lifeHooks: LifecycleHooks;
   /** Counters for status/metrics. */
   readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0, internalErrors: 0 };
 
@@ -102,10 +105,13 @@ export class Engine implements EngineApi {
     this.cookieSecret = opts.rng.bytes(32);
     this.cookieRotatedAt = opts.clock.now();
     this.initHooks = { keysFinal: (sa) => this.onKeysFinal(sa) };
+    this.lifeHooks = this.makeLifeHooks();
     this.authHooks = {
       established: (sa) => {
         this.retry.delete(sa.tunnel.name);
         this.dropHalfOpen(sa);
+        sa.lastInboundAt = this.ctx.clock.now();
+        scheduleIkeLifetime(sa);
       },
       initialContact: (sa) => {
         // RFC 7296 §2.4: the peer lost all state; our other SAs with it are stale.
@@ -117,6 +123,30 @@ export class Engine implements EngineApi {
         }
       },
     };
+  }
+
+  private makeLifeHooks(): LifecycleHooks {
+    return {
+      newIkeSpi: () => this.newIkeSpi(),
+      spawnIkeSa: (old, role, spiI, spiR) => {
+        const sa = new IkeSa(this.ctx, old.tunnel, role, spiI, spiR, old.local, old.remote);
+        this.register(sa);
+        this.equip(sa);
+        return sa;
+      },
+      rekeyedIke: (sa) => {
+        this.keylogIke(sa);
+        scheduleIkeLifetime(sa);
+      },
+      peerDead: (sa) => this.peerDead(sa),
+    };
+  }
+
+  /** Handlers every IKE SA needs once it can be established. */
+  private equip(sa: IkeSa): void {
+    registerInformational(sa);
+    registerCreateChild(sa, this.lifeHooks);
+    installLifecycle(sa, this.lifeHooks);
   }
 
   private drain(): Action[] {
@@ -169,8 +199,10 @@ export class Engine implements EngineApi {
         for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED') liveness(sa, () => this.peerDead(sa));
         break;
       case 'rekey-ike':
+        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && !sa.successor) rekeyIke(sa, this.lifeHooks);
+        break;
       case 'rekey-child':
-        this.ctx.log('warn', `${cmd.kind} is not supported yet`, t.name);
+        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && !sa.successor) for (const c of [...sa.children]) rekeyChild(sa, c);
         break;
     }
     return this.drain();
@@ -203,7 +235,7 @@ export class Engine implements EngineApi {
       sa.floated = true;
     }
     this.register(sa);
-    registerInformational(sa);
+    this.equip(sa);
     sa.log('info', `initiating IKE SA to ${remote.address}:${remote.port}`);
     try {
       startInitiator(sa, parseProposalsCached(t.ikeProposals, 'ike'), this.initHooks);
@@ -232,7 +264,7 @@ export class Engine implements EngineApi {
       this.ctx.emit({ kind: 'delete-child', tunnel: sa.tunnel.name, inboundSpi: c.spiIn, outboundSpi: c.spiOut, policies: c.policies });
     }
     sa.children = [];
-    this.ctx.emit({ kind: 'event', level: 'info', tunnel: sa.tunnel.name, ikeSa: sa.name, message: `IKE SA ${sa.state === 'FAILED' ? 'failed' : 'closed'}${sa.lastError ? `: ${sa.lastError}` : ''}` });
+    this.ctx.emit({ kind: 'event', level: 'info', tunnel: sa.tunnel.name, ikeSa: sa.name, message: `IKE SA ${sa.state === 'FAILED' ? 'failed' : 'closed'}: ${sa.state === 'FAILED' ? sa.lastError : (sa.closeReason ?? sa.lastError ?? 'deleted')}` });
     // Always-on (keyingtries 0): an initiator tunnel comes back by itself.
     const t = this.tunnels.get(sa.tunnel.name);
     if (t && t === sa.tunnel && t.startAction === 'start' && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
@@ -261,6 +293,11 @@ export class Engine implements EngineApi {
   }
 
   private onKeysFinal(sa: IkeSa): void {
+    this.keylogIke(sa);
+    if (sa.isInitiator) startAuth(sa, this.authHooks);
+  }
+
+  private keylogIke(sa: IkeSa): void {
     const k = sa.keys!;
     this.ctx.emit({
       kind: 'keylog',
@@ -277,7 +314,6 @@ export class Engine implements EngineApi {
         integId: sa.integ?.id ?? 0,
       }),
     });
-    if (sa.isInitiator) startAuth(sa, this.authHooks);
   }
 
   // ---------------------------------------------------------------- datagrams
@@ -441,7 +477,7 @@ export class Engine implements EngineApi {
     }
     this.register(sa);
     registerAuthResponder(sa, this.authHooks);
-    registerInformational(sa);
+    this.equip(sa);
     sa.halfOpenKey = key;
     this.halfOpen.set(key, sa);
     this.halfOpenBySource.set(from.address, (this.halfOpenBySource.get(from.address) ?? 0) + 1);
@@ -501,6 +537,8 @@ export class Engine implements EngineApi {
       remoteTs: c.tsRemote.map(formatTs),
       encap: c.encap,
       installedAt: c.installedAt,
+      rekeyAt: c.rekeyAt ?? null,
+      rekeys: c.rekeys,
     }));
     return {
       tunnel: sa.tunnel.name,
@@ -523,6 +561,9 @@ export class Engine implements EngineApi {
       natRemote: sa.natRemote,
       encap: sa.encap,
       establishedAt: sa.establishedAt,
+      rekeyAt: sa.rekeyAt ?? null,
+      rekeys: sa.rekeys,
+      lastError: sa.lastError,
       children,
     };
   }

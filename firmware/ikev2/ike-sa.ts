@@ -131,10 +131,32 @@ export class IkeSa {
   establishedAt: number | null = null;
   readonly createdAt: number;
   lastError: string | null = null;
+  /** Why the SA went away (deleted, rekeyed, expired...), for the closing event. */
+  closeReason: string | undefined;
   /** Engine bookkeeping: key in the half-open table while not yet established. */
   halfOpenKey: string | undefined;
 
   children: ChildSa[] = [];
+
+  // lifecycle (RFC 7296 §2.8) and liveness (§2.4)
+  rekeyAt: number | undefined;
+  expireAt: number | undefined;
+  /** Rekey generation of this IKE SA lineage. */
+  rekeys = 0;
+  /** Our CREATE_CHILD_SA rekey of this IKE SA is in flight (collision detection, RFC 7296 §2.8.2). */
+  rekeyingIke: { nonces: Uint8Array[]; result?: IkeSa } | undefined;
+  /** The peer rekeyed this IKE SA while ours was in flight: that exchange's nonces and (once keyed) its SA. */
+  peerIkeRekey: { sa: IkeSa | undefined; nonces: Uint8Array[] } | undefined;
+  /** Collision outcome (RFC 7296 §2.8.2): whose new IKE SA survives. */
+  ikeCollisionWinner: 'ours' | 'theirs' | undefined;
+  /** Replaced by a rekey: the successor to which the Child SAs moved. */
+  successor: IkeSa | undefined;
+  /** Clock ms of the last authenticated message from the peer. */
+  lastInboundAt = 0;
+  /** Responder side of IKE_FOLLOWUP_KE: state by link data (RFC 9370 §2.2.4). */
+  readonly followups = new Map<string, unknown>();
+  /** Lifecycle timers, installed by the engine (rekeys, expiry, DPD). */
+  lifecycle: { deadline(): number | undefined; run(now: number): void } | undefined;
 
   // message IDs (RFC 7296 §2.2)
   nextSendMid = 0;
@@ -163,6 +185,11 @@ export class IkeSa {
     this.local = { ...local };
     this.remote = { ...remote };
     this.createdAt = ctx.clock.now();
+  }
+
+  /** Not yet established (half-open): bounded by halfOpenTimeout. */
+  get negotiating(): boolean {
+    return this.state === 'CONNECTING' || this.state === 'INTERMEDIATE' || this.state === 'AUTHENTICATING';
   }
 
   get alive(): boolean {
@@ -231,7 +258,8 @@ export class IkeSa {
   // ---------------------------------------------------------------- sending
 
   private fragmentSize(): number | undefined {
-    if (!this.fragmentation) return undefined;
+    // 'accept' (strongSwan): take fragments, never fragment our own messages.
+    if (!this.fragmentation || this.tunnel.fragmentation !== 'yes') return undefined;
     return this.tunnel.fragmentSize;
   }
 
@@ -323,8 +351,10 @@ export class IkeSa {
 
   nextDeadline(): number | undefined {
     let d = this.outstanding?.deadline;
+    const l = this.lifecycle?.deadline();
+    if (l !== undefined) d = d === undefined ? l : Math.min(d, l);
     if (this.pendingInitError && this.outstanding) d = Math.min(d!, this.pendingInitError.deadline);
-    if (this.state !== 'ESTABLISHED' && this.state !== 'DELETED' && this.state !== 'FAILED') {
+    if (this.negotiating) {
       const ho = this.createdAt + this.ctx.opts.halfOpenTimeout;
       d = d === undefined ? ho : Math.min(d, ho);
     }
@@ -332,7 +362,12 @@ export class IkeSa {
   }
 
   onTimer(now: number): void {
-    if (this.state !== 'ESTABLISHED' && this.state !== 'DELETED' && this.state !== 'FAILED' && now >= this.createdAt + this.ctx.opts.halfOpenTimeout) {
+    if (this.lifecycle && this.alive) {
+      const l = this.lifecycle.deadline();
+      if (l !== undefined && l <= now) this.lifecycle.run(now);
+      if (!this.alive) return;
+    }
+    if (this.negotiating && now >= this.createdAt + this.ctx.opts.halfOpenTimeout) {
       // A responder's half-open SA, or an initiator stuck for too long.
       const o = this.outstanding;
       this.outstanding = undefined;
@@ -503,6 +538,7 @@ export class IkeSa {
    */
   private noteAuthenticatedPeer(from: Endpoint, to: Endpoint, exchange: number): void {
     if (exchange === ExchangeType.IKE_SA_INIT) return;
+    this.lastInboundAt = this.ctx.clock.now();
     if (from.address === this.remote.address && from.port === this.remote.port) return;
     if (this.natRemote || this.role === 'responder') {
       this.log('info', `peer endpoint moved ${this.remote.address}:${this.remote.port} -> ${from.address}:${from.port}`);
@@ -520,6 +556,30 @@ export class IkeSa {
     const natt = this.ctx.opts.nattPort;
     this.local = { address: this.local.address, port: natt };
     if (this.remote.port === this.ctx.opts.ikePort || this.remote.port === 500) this.remote = { address: this.remote.address, port: natt };
+  }
+
+  /** Take over an already-negotiated state (the new IKE SA of a rekey, RFC 7296 §2.18). */
+  adopt(from: IkeSa, chosen: ChosenAlgorithms, prf: Prf, encr: EncrInfo, integ: IntegInfo | undefined, keys: IkeKeys, keMethods: number[]): void {
+    this.chosen = chosen;
+    this.prf = prf;
+    this.encr = encr;
+    this.integ = integ;
+    this.setKeys(keys);
+    this.keMethods = keMethods;
+    this.fragmentation = from.fragmentation;
+    this.peerFragmentation = from.peerFragmentation;
+    this.intermediateSupported = from.intermediateSupported;
+    this.natLocal = from.natLocal;
+    this.natRemote = from.natRemote;
+    this.encap = from.encap;
+    this.floated = from.floated;
+    this.localIdText = from.localIdText;
+    this.remoteIdText = from.remoteIdText;
+    this.candidates = from.candidates;
+    this.rekeys = from.rekeys + 1;
+    this.state = 'ESTABLISHED';
+    this.establishedAt = this.ctx.clock.now();
+    this.lastInboundAt = this.ctx.clock.now();
   }
 
   // ---------------------------------------------------------------- teardown

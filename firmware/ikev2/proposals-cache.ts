@@ -1,5 +1,5 @@
 /** Parsed proposal lists, cached by their text (config strings are validated at load time). */
-import { parseProposal, type ProposalSpec } from './sa/proposal.js';
+import { parseProposals, type ProposalSpec } from './sa/proposal.js';
 
 const cache = new Map<string, ProposalSpec[]>();
 
@@ -7,7 +7,7 @@ export function parseProposalsCached(list: string[], protocol: 'ike' | 'esp'): P
   const key = `${protocol}|${list.join(',')}`;
   let v = cache.get(key);
   if (!v) {
-    v = list.map((s) => parseProposal(s, protocol));
+    v = parseProposals(list, protocol); // expands `default`
     if (cache.size > 1024) cache.clear();
     cache.set(key, v);
   }

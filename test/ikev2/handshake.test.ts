@@ -182,6 +182,20 @@ describe('IKEv2 handshake between two engines', () => {
     expect(a.installs[0]!.outbound.encap).toBe(true);
   });
 
+  it('sees no NAT and no encapsulation on a direct path', () => {
+    const { lab, a, b } = pair();
+    up(lab, a);
+    lab.run();
+    const { sa, sb } = established(lab, a, b);
+    for (const s of [sa, sb]) {
+      expect(s.natLocal).toBe(false);
+      expect(s.natRemote).toBe(false);
+      expect(s.encap).toBe(false);
+      expect(s.local.port).toBe(500);
+    }
+    expect(a.installs[0]!.outbound.encap).toBe(false);
+  });
+
   it('forces UDP encapsulation (encap=yes) without a NAT', () => {
     const { lab, a, b } = pair({ encap: true });
     up(lab, a);

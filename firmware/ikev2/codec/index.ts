@@ -5,6 +5,8 @@
  */
 export type * from './types.js';
 export * from './errors.js';
+// Re-exported so codec users can catch everything the codec throws from one module.
+export { ParseError, AuthTagError } from '../../util/errors.js';
 export { decodeHeader, encodeHeader, IKE_MAJOR_VERSION, IKE_MINOR_VERSION, GENERIC_HEADER_LEN, CRITICAL_BIT, type HeaderFields } from './header.js';
 export {
   decodePayloadBody,

@@ -48,7 +48,7 @@ export function decodeSaBody(r: Reader): Omit<SaPayload, 'type' | 'critical'> {
     const last = r.u8('proposal last-substruc');
     r.u8('proposal reserved');
     const len = r.u16('proposal length');
-    if (len < 8) r.fail(`proposal length ${len} < 8`);
+    if (len < 8) throw at(r, start + 2, `proposal length ${len} < 8`);
     const pr = r.sub(len - 4, 'proposal');
     if (last !== LAST && last !== MORE_PROPOSALS) throw at(r, start, `proposal last-substruc ${last} not 0/2`);
     if (last === LAST && r.remaining > 0) throw at(r, start, 'proposal marked last but more data follows');
@@ -78,7 +78,7 @@ function decodeProposal(pr: Reader, start: number, prev: Proposal[]): Proposal {
     const last = pr.u8('transform last-substruc');
     pr.u8('transform reserved');
     const len = pr.u16('transform length');
-    if (len < 8) pr.fail(`transform length ${len} < 8`);
+    if (len < 8) throw at(pr, tStart + 2, `transform length ${len} < 8`);
     const tr = pr.sub(len - 4, 'transform');
     if (last !== LAST && last !== MORE_TRANSFORMS) throw at(pr, tStart, `transform last-substruc ${last} not 0/3`);
     if (last === LAST && pr.remaining > 0) throw at(pr, tStart, 'transform marked last but more data follows');

@@ -6,7 +6,7 @@
  *   KEYMAT = prf+(SK_d, [SK(0) |] Ni | Nr [| SK(1) | ... | SK(n)])
  *   order: encr_i | integ_i | encr_r | integ_r
  */
-import { PayloadType, TransformType, ProtocolId, Notify } from '../constants.js';
+import { PayloadType, ProtocolId, Notify } from '../constants.js';
 import type { Proposal, SaPayload, TrafficSelector, TsPayload } from '../codec/types.js';
 import type { IkeSa } from '../ike-sa.js';
 import type { PolicySpec, SaSpec, Selector } from '../../dataplane/types.js';
@@ -20,11 +20,7 @@ import { u32be } from '../../util/bytes.js';
 
 /** ESP proposals for IKE_AUTH: without KE transforms (keys come from SK_d; RFC 7296 §1.2). */
 export function espOfferForAuth(specs: ProposalSpec[], spiIn: number): Proposal[] {
-  const props = toSaProposals(specs, 'esp', u32be(spiIn));
-  return props.map((p) => ({
-    ...p,
-    transforms: p.transforms.filter((t) => t.type !== TransformType.KE && !(t.type >= TransformType.ADDKE1 && t.type <= TransformType.ADDKE7)),
-  }));
+  return toSaProposals(specs, 'esp', u32be(spiIn), { skipKe: true });
 }
 
 export function spiFromProposal(p: Proposal): number {
@@ -97,6 +93,9 @@ export function installChild(
     secrets: Uint8Array[];
     keMethods: number[];
     ifId: number;
+    /** Rekey: keep the predecessor's reqid (the data plane swaps the outbound SA in place). */
+    reqid?: number;
+    rekeys?: number;
   },
 ): ChildSa {
   const { chosen } = args;
@@ -105,7 +104,7 @@ export function installChild(
   const k = deriveChildKeys({ prf: sa.prf!, skD: sa.keys!.skD, ni: args.ni, nr: args.nr, secrets: args.secrets, encr, integ });
   const mine = sa.isInitiator ? { encr: k.encrI, integ: k.integI } : { encr: k.encrR, integ: k.integR };
   const theirs = sa.isInitiator ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI };
-  const reqid = sa.ctx.nextReqid();
+  const reqid = args.reqid ?? sa.ctx.nextReqid();
   const encap = sa.encap;
   const common = {
     encap,
@@ -149,16 +148,41 @@ export function installChild(
     { ...outbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
     policies,
   );
-  sa.children.push(child);
+  child.rekeys = args.rekeys ?? 0;
+  scheduleChildLifetime(sa, child);
+  let owner = sa; // the IKE SA may have been rekeyed while this exchange ran
+  while (owner.successor && owner.successor.alive) owner = owner.successor;
+  owner.children.push(child);
   sa.log('info', `CHILD_SA ${sa.tunnel.name}{${reqid}} established, SPIs ${args.spiIn.toString(16)}_i ${args.spiOut.toString(16)}_o`);
   return child;
 }
 
 export function removeChild(sa: IkeSa, child: ChildSa): void {
+  if (child.state === 'DELETED') return;
+  // A rekeyed Child SA leaves its policies to the other SA(s) of its reqid.
+  const rekeyed = sa.children.some((c) => c !== child && c.reqid === child.reqid && c.state !== 'DELETED');
   child.state = 'DELETED';
   sa.children = sa.children.filter((c) => c !== child);
   sa.ctx.releaseEspSpi(child.spiIn);
-  sa.ctx.emit({ kind: 'delete-child', tunnel: sa.tunnel.name, inboundSpi: child.spiIn, outboundSpi: child.spiOut, policies: child.policies });
+  sa.ctx.emit({ kind: 'delete-child', tunnel: sa.tunnel.name, inboundSpi: child.spiIn, outboundSpi: child.spiOut, policies: child.policies, rekeyed });
+}
+
+/**
+ * Soft and hard lifetimes (strongSwan rekey_time / life_time = rekey_time +
+ * 10 %, rand_time = 10 %): the rekey is pulled forward by a random jitter so
+ * the two peers rarely start it at the same time (RFC 7296 §2.8.1 advises it).
+ */
+export function scheduleChildLifetime(sa: IkeSa, child: ChildSa): void {
+  const secs = sa.tunnel.childRekeyTime;
+  if (!secs) return;
+  const ms = secs * 1000;
+  child.rekeyAt = child.installedAt + ms - jitter(sa, ms / 10);
+  child.expireAt = child.installedAt + ms + ms / 10;
+}
+
+export function jitter(sa: IkeSa, maxMs: number): number {
+  const b = sa.ctx.rng.bytes(2);
+  return Math.floor((((b[0]! << 8) | b[1]!) / 65536) * maxMs);
 }
 
 export { PayloadType };

@@ -221,12 +221,13 @@ function onAuthRequest(sa: IkeSa, msg: DecodedMessage, hooks: AuthHooks): void {
         });
     }
   }
-  sa.respond(msg, raw, out);
   sa.state = 'ESTABLISHED';
   sa.establishedAt = sa.ctx.clock.now();
   sa.log('info', `IKE SA established with '${peerIdText}' (${sa.keMethods.length} key exchanges)`);
   hooks.established(sa);
   if (findNotify(msg, Notify.INITIAL_CONTACT)) hooks.initialContact(sa);
+  // Install before answering: the initiator may send ESP as soon as it has our response.
   install?.();
   if (sa.lastError && !install) sa.log('warn', sa.lastError);
+  sa.respond(msg, raw, out);
 }

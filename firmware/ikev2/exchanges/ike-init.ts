@@ -62,14 +62,18 @@ function deriveInitial(sa: IkeSa, secret: Uint8Array): void {
   sa.setKeys(keys);
 }
 
-/** RFC 7296 §2.23 NAT detection from the peer's NAT_DETECTION_* notifies. */
+/**
+ * RFC 7296 §2.23 NAT detection from the peer's NAT_DETECTION_* notifies. The
+ * hashes cover the SPIs as they appear in that message's header: in the
+ * IKE_SA_INIT request the responder SPI is still zero.
+ */
 function detectNat(sa: IkeSa, msg: DecodedMessage): void {
   const srcs = notifies(msg, Notify.NAT_DETECTION_SOURCE_IP);
   const dst = findNotify(msg, Notify.NAT_DETECTION_DESTINATION_IP);
   if (srcs.length > 0 && dst) {
-    const expectSrc = natdHash(sa.spiI, sa.spiR, sa.remote.address, sa.remote.port);
+    const expectSrc = natdHash(msg.spiI, msg.spiR, sa.remote.address, sa.remote.port);
     sa.natRemote = !srcs.some((n) => equal(n.data, expectSrc));
-    sa.natLocal = !equal(dst.data, natdHash(sa.spiI, sa.spiR, sa.local.address, sa.local.port));
+    sa.natLocal = !equal(dst.data, natdHash(msg.spiI, msg.spiR, sa.local.address, sa.local.port));
   }
   if (sa.ctx.opts.forceEncap || sa.tunnel.encap) sa.natLocal = true;
   sa.encap = sa.natLocal || sa.natRemote;

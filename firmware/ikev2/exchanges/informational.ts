@@ -19,6 +19,7 @@ function onInformational(sa: IkeSa, msg: DecodedMessage): void {
     // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the SA is gone.
     sa.respond(msg, raw, []);
     sa.log('info', 'peer deleted the IKE SA');
+    sa.closeReason ??= 'deleted by peer';
     sa.state = 'DELETING';
     teardown(sa);
     return;
@@ -56,6 +57,7 @@ export function deleteIke(sa: IkeSa, reason = 'deleted'): void {
     return;
   }
   sa.state = 'DELETING';
+  sa.closeReason = reason;
   sa.log('info', `deleting IKE SA (${reason})`);
   const done = (): void => teardown(sa);
   sa.queueRequest({
@@ -67,11 +69,11 @@ export function deleteIke(sa: IkeSa, reason = 'deleted'): void {
 }
 
 /** Liveness check (DPD): an empty INFORMATIONAL request. */
-export function liveness(sa: IkeSa, onDead: () => void): void {
+export function liveness(sa: IkeSa, onDead: () => void, onAlive?: () => void): void {
   sa.queueRequest({
     exchange: ExchangeType.INFORMATIONAL,
     build: () => [],
-    onResponse: () => undefined,
+    onResponse: () => onAlive?.(),
     onTimeout: onDead,
   });
 }

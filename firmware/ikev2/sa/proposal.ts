@@ -154,6 +154,26 @@ function check(spec: ProposalSpec, fail: (m: string) => never): void {
   }
   // RFC 7296 §3.3 (IKE) and RFC 8221 §5 (ESP): no encryption without integrity.
   if (!isAead && integ.length === 0) fail('classic encryption needs an integrity algorithm');
+  // RFC 9370 §2.2.1 forbids the same method in two ADDKE rounds of one choice:
+  // e.g. ke1_mlkem768-ke2_mlkem768 (both required) could never be selected.
+  if (!distinctAddKePossible(ADDKE_TYPES.map((a) => t[a]).filter((l): l is TransformChoice[] => l !== undefined))) {
+    fail('the additional key exchanges cannot use distinct methods (RFC 9370 §2.2.1); list another method or keN_none');
+  }
+}
+
+function distinctAddKePossible(rounds: TransformChoice[][], i = 0, used: Set<number> = new Set()): boolean {
+  if (i === rounds.length) return true;
+  for (const c of rounds[i]!) {
+    if (c.id === 0) {
+      if (distinctAddKePossible(rounds, i + 1, used)) return true;
+    } else if (!used.has(c.id)) {
+      used.add(c.id);
+      const ok = distinctAddKePossible(rounds, i + 1, used);
+      used.delete(c.id);
+      if (ok) return true;
+    }
+  }
+  return false;
 }
 
 /** Parse a list of proposals, expanding `default` to every default proposal. */
@@ -246,7 +266,7 @@ function candidates(type: number, offered: Transform[] | undefined, configured: 
   return configured?.some((c) => c.id === 0) ? [{ choice: { id: 0 } }] : [];
 }
 
-/** Bound on search steps: selection runs on unauthenticated input. */
+/** Bound on search steps per proposal pair: selection runs on unauthenticated input. */
 const MAX_STEPS = 100_000;
 
 function matchPair(offered: Proposal, spec: ProposalSpec, opts: SelectOptions): { proposal: Proposal; chosen: ChosenAlgorithms } | undefined {
@@ -279,19 +299,26 @@ function matchPair(offered: Proposal, spec: ProposalSpec, opts: SelectOptions): 
     return list;
   };
 
-  const search = (i: number): boolean => {
-    if (i === types.length) return true;
+  // Only ENCR/INTEG (AEAD needs no integrity) and the ADDKE types among
+  // themselves (distinct methods) constrain each other, so each group is
+  // searched on its own: the first solution of every group, in preference
+  // order, is the preferred overall choice, and a dead end in one group never
+  // re-enumerates the others.
+  const groupsInOrder = [[TransformType.ENCR, TransformType.INTEG], [TransformType.PRF], [TransformType.KE], [TransformType.ESN], ADDKE_TYPES]
+    .map((g) => g.filter((t) => types.includes(t)))
+    .filter((g) => g.length > 0);
+  const search = (g: readonly number[], i: number): boolean => {
+    if (i === g.length) return true;
     if (++steps > MAX_STEPS) return false;
-    const type = types[i]!;
+    const type = g[i]!;
     for (const c of options(type)) {
       picked.set(type, c);
-      if (search(i + 1)) return true;
+      if (search(g, i + 1)) return true;
     }
     picked.delete(type);
     return false;
   };
-  // INTEG must be decided after ENCR: TYPE_ORDER puts ENCR first, INTEG second.
-  if (!search(0)) return undefined;
+  for (const g of groupsInOrder) if (!search(g, 0)) return undefined;
 
   const transforms: Transform[] = [];
   for (const type of types) {
