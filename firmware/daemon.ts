@@ -1,0 +1,420 @@
+/**
+ * The daemon: the composition root around the sans-IO engine
+ * (boringtun's device/ around noise/).
+ *
+ *   config ──loadConfig──▶ Engine ◀──receive── net (UDP 500/4500, marker demux)
+ *                            │ ▲
+ *             actions ◀──────┘ └── tick(): one setTimeout, re-armed from
+ *                                  nextTimer() after every engine call
+ *   send → net · install-child/delete-child → DataPlane · keylog → KeylogWriter
+ *   event → log · control socket → status / up / down / reload / version
+ *
+ * Every engine call goes through call(): an exception from the engine is a
+ * bug, logged, never fatal to the process. Data-plane operations run on one
+ * promise chain so installs and deletes keep the engine's order.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DaemonConfig, TunnelConfig } from './config/types.js';
+import type { Action, Command, EngineApi, InstallChildAction, DeleteChildAction, IkeSaStatus } from './ikev2/engine-types.js';
+import type { DataPlane } from './dataplane/types.js';
+import type { DatagramHandler, IkeTransport } from './net/types.js';
+import { type Clock, systemClock, type Rng } from './util/clock.js';
+import { systemRng } from './util/rng.js';
+import { Logger, nullLogger } from './log.js';
+import { KeylogWriter, resolveKeylogPath } from './keylog.js';
+import { UdpTransport, probeSourceAddress } from './net/udp.js';
+import { ControlServer } from './control/server.js';
+import { ControlError, ControlErrorCode } from './control/protocol.js';
+import { RecordingDataPlane } from './dataplane/recording.js';
+import { loadConfigFile, defaultConfig } from './config/schema.js';
+
+export interface EngineDeps {
+  clock: Clock;
+  rng: Rng;
+  /** Source ports for initiated exchanges (the bound ports; differ from 500/4500 only in tests). */
+  ikePort: number;
+  nattPort: number;
+  forceEncap: boolean;
+}
+
+export type EngineFactory = (deps: EngineDeps) => EngineApi | Promise<EngineApi>;
+
+/**
+ * The one place that knows the Engine's constructor. Imported lazily so that
+ * the daemon's edges (and their tests with a stub engine) do not load the
+ * whole IKE stack.
+ */
+export const createEngine: EngineFactory = async (deps) => {
+  const { Engine } = await import('./ikev2/engine.js');
+  return new Engine({ clock: deps.clock, rng: deps.rng, ikePort: deps.ikePort, nattPort: deps.nattPort, forceEncap: deps.forceEncap });
+};
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  /** The file `reload` re-reads; undefined = the embedded default config. */
+  configPath?: string;
+  logger?: Logger;
+  engineFactory?: EngineFactory;
+  /** Default: UdpTransport on config.listen / ports. */
+  transportFactory?: (config: DaemonConfig, logger: Logger) => Promise<IkeTransport>;
+  /** Default: RecordingDataPlane (until the ESP data plane is wired in). */
+  dataPlane?: DataPlane;
+  clock?: Clock;
+  rng?: Rng;
+  /** Environment (PQGATE_KEYLOG). Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Force UDP encapsulation of ESP on every tunnel (userspace data plane). */
+  forceEncap?: boolean;
+  /** UDP-encapsulated ESP received on the NAT-T port; default: counted and dropped. */
+  espHandler?: DatagramHandler;
+  /**
+   * For tunnels with remote_addr but no local_addr, ask the kernel's routing
+   * table which local address reaches the peer and use it (so the engine
+   * never works with a wildcard source). Default: on with the UDP transport.
+   */
+  sourceAddressFor?: ((remote: string) => Promise<string | undefined>) | null;
+  /** Skip the control socket (embedding / tests). */
+  noControl?: boolean;
+}
+
+/** package.json's version, found by walking up from this module (works from firmware/ and dist/firmware/). */
+export function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (p.name === 'pqgate' && p.version) return p.version;
+    } catch {
+      // keep walking up
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
+function tunnelParam(params: unknown): string {
+  const p = params as { tunnel?: unknown; name?: unknown } | null | undefined;
+  const t = p && typeof p === 'object' ? (p.tunnel ?? p.name) : undefined;
+  if (typeof t !== 'string' || t === '') throw new ControlError(ControlErrorCode.INVALID_PARAMS, 'params.tunnel (string) is required');
+  return t;
+}
+
+export class Daemon {
+  config: DaemonConfig;
+  readonly log: Logger;
+  private readonly opts: DaemonOptions;
+  private readonly clock: Clock;
+  private engine!: EngineApi;
+  private transport!: IkeTransport;
+  private dataPlane!: DataPlane;
+  private control: ControlServer | undefined;
+  private keylog: KeylogWriter | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private dpChain: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+  private readonly startedAt: number;
+  /** Inbound/outbound SPI → tunnel, for data-plane expire events. */
+  private readonly spiTunnel = new Map<string, string>();
+  private readonly reqidTunnel = new Map<number, string>();
+  readonly stats = { engineErrors: 0, dataPlaneErrors: 0, espDropped: 0, sent: 0 };
+
+  private constructor(opts: DaemonOptions) {
+    this.opts = opts;
+    this.config = opts.config;
+    this.log = opts.logger ?? nullLogger;
+    this.clock = opts.clock ?? systemClock;
+    this.startedAt = this.clock.now();
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const d = new Daemon(opts);
+    try {
+      await d.init();
+    } catch (e) {
+      await d.teardown();
+      throw e;
+    }
+    return d;
+  }
+
+  private async init(): Promise<void> {
+    const { config, log } = this;
+    const keylogPath = resolveKeylogPath(this.opts.env ?? process.env, config.keylog);
+    if (keylogPath) {
+      this.keylog = new KeylogWriter(keylogPath);
+      log.warn('key log enabled: IKE and ESP session keys are written in clear', { ikeFile: this.keylog.ikePath, espFile: this.keylog.espPath });
+    }
+    const usingUdp = !this.opts.transportFactory;
+    this.transport = this.opts.transportFactory
+      ? await this.opts.transportFactory(config, log)
+      : await UdpTransport.open({ listen: config.listen, ikePort: config.ikePort, nattPort: config.nattPort, logger: log, recvBufferSize: 4 << 20 });
+    const eps = this.transport.localEndpoints();
+    log.info('listening', { endpoints: eps.map((e) => `${e.address}:${e.port}`) });
+    // With ephemeral ports (tests) the engine must use the ports actually bound.
+    const { ike: ikePort, natt: nattPort } = this.transport.boundPorts();
+    this.dataPlane = this.opts.dataPlane ?? new RecordingDataPlane();
+    this.dataPlane.onEvent((e) => this.onDataPlaneEvent(e));
+    const factory = this.opts.engineFactory ?? createEngine;
+    this.engine = await factory({ clock: this.clock, rng: this.opts.rng ?? systemRng, ikePort, nattPort, forceEncap: this.opts.forceEncap ?? false });
+
+    this.transport.onIke((data, from, to) => {
+      log.trace('IKE datagram in', { from: `${from.address}:${from.port}`, to: `${to.address}:${to.port}`, bytes: data.length });
+      this.call(() => this.engine.receive(data, from, to));
+    });
+    this.transport.onEsp(
+      this.opts.espHandler ??
+        (() => {
+          this.stats.espDropped++;
+        }),
+    );
+    if (this.opts.sourceAddressFor === undefined && usingUdp) this.opts.sourceAddressFor = probeSourceAddress;
+    const tunnels = await this.withSourceAddresses(config.tunnels);
+    this.call(() => this.engine.loadConfig(tunnels));
+    log.info(`loaded ${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'}`, { tunnels: tunnels.map((t) => t.name) });
+
+    if (!this.opts.noControl) {
+      this.control = new ControlServer({ path: config.controlSocket, logger: log, methods: this.methods() });
+      await this.control.listen();
+      log.info('control socket ready', { path: config.controlSocket });
+    }
+  }
+
+  /** Fill local_addr from the routing table for initiating tunnels that lack one (see DaemonOptions.sourceAddressFor). */
+  private async withSourceAddresses(tunnels: TunnelConfig[]): Promise<TunnelConfig[]> {
+    const probe = this.opts.sourceAddressFor;
+    if (!probe) return tunnels;
+    const bound = new Set(this.transport.localEndpoints().map((e) => e.address));
+    const out: TunnelConfig[] = [];
+    for (const t of tunnels) {
+      if (t.localAddr !== undefined || t.remoteAddr === undefined) {
+        out.push(t);
+        continue;
+      }
+      const src = await probe(t.remoteAddr).catch(() => undefined);
+      if (src !== undefined && bound.has(src)) out.push({ ...t, localAddr: src });
+      else {
+        if (src !== undefined) this.log.warn('route to peer uses an address the daemon does not listen on', { tunnel: t.name, source: src });
+        out.push(t);
+      }
+    }
+    return out;
+  }
+
+  private methods(): Record<string, (params: unknown) => unknown> {
+    const tunnelCmd = (kind: Command['kind']) => (params: unknown) => {
+      this.assertRunning();
+      const tunnel = tunnelParam(params);
+      if (!this.config.tunnels.some((t) => t.name === tunnel))
+        throw new ControlError(ControlErrorCode.NO_SUCH_TUNNEL, `no tunnel named '${tunnel}' (configured: ${this.config.tunnels.map((t) => t.name).join(', ') || 'none'})`);
+      this.command({ kind, tunnel } as Command);
+      return { tunnel, command: kind };
+    };
+    return {
+      status: () => this.status(),
+      up: tunnelCmd('up'),
+      down: tunnelCmd('down'),
+      dpd: tunnelCmd('dpd'),
+      'rekey-ike': tunnelCmd('rekey-ike'),
+      'rekey-child': tunnelCmd('rekey-child'),
+      reload: () => this.reload(),
+      version: () => ({
+        name: 'pqgate',
+        version: packageVersion(),
+        node: process.version,
+        pid: process.pid,
+        now: this.clock.now(),
+        uptimeMs: Math.round(this.clock.now() - this.startedAt),
+        dataPlane: this.dataPlane.name,
+        tunnels: this.config.tunnels.map((t) => t.name),
+      }),
+    };
+  }
+
+  private assertRunning(): void {
+    if (this.stopping) throw new ControlError('ERR_STOPPING', 'the daemon is shutting down');
+  }
+
+  status(): IkeSaStatus[] {
+    try {
+      return this.engine.status();
+    } catch (e) {
+      this.stats.engineErrors++;
+      this.log.error('engine status() threw', { error: e });
+      throw e;
+    }
+  }
+
+  command(cmd: Command): void {
+    this.call(() => this.engine.command(cmd));
+  }
+
+  /** Re-read the configuration and hand the tunnels to the engine. Throws ConfigValidationError (nothing changes) if invalid. */
+  async reload(): Promise<{ tunnels: string[]; restartRequired: string[] }> {
+    this.assertRunning();
+    const next = this.opts.configPath ? loadConfigFile(this.opts.configPath) : defaultConfig();
+    const cur = this.config;
+    const restartRequired: string[] = [];
+    if (JSON.stringify(next.listen) !== JSON.stringify(cur.listen)) restartRequired.push('listen');
+    if (next.ikePort !== cur.ikePort) restartRequired.push('ike_port');
+    if (next.nattPort !== cur.nattPort) restartRequired.push('natt_port');
+    if (next.controlSocket !== cur.controlSocket) restartRequired.push('control_socket');
+    if (next.keylog !== cur.keylog) restartRequired.push('keylog');
+    if (restartRequired.length) this.log.warn('configuration changes that take effect only after a restart', { fields: restartRequired });
+    // Keep the running values of restart-only fields so config and reality agree.
+    this.config = { ...next, listen: cur.listen, ikePort: cur.ikePort, nattPort: cur.nattPort, controlSocket: cur.controlSocket, ...(cur.keylog !== undefined ? { keylog: cur.keylog } : {}) };
+    if (this.config.keylog === undefined) delete this.config.keylog;
+    this.log.setLevel(next.logLevel);
+    if (this.transport instanceof UdpTransport) {
+      const r = await this.transport.refresh();
+      if (r.added.length || r.removed.length) this.log.info('listen addresses changed', r);
+    }
+    const tunnels = await this.withSourceAddresses(this.config.tunnels);
+    this.call(() => this.engine.loadConfig(tunnels));
+    this.log.info('configuration reloaded', { tunnels: tunnels.map((t) => t.name) });
+    return { tunnels: tunnels.map((t) => t.name), restartRequired };
+  }
+
+  /** Run one engine entry point and carry out its actions. */
+  private call(fn: () => Action[]): void {
+    let actions: Action[] = [];
+    try {
+      actions = fn();
+    } catch (e) {
+      this.stats.engineErrors++;
+      this.log.error('engine error (bug): continuing', { error: e, stack: e instanceof Error ? e.stack?.split('\n').slice(0, 6).join(' | ') : undefined });
+    }
+    this.run(actions);
+    this.arm();
+  }
+
+  private run(actions: Action[]): void {
+    for (const a of actions) {
+      try {
+        switch (a.kind) {
+          case 'send':
+            this.stats.sent++;
+            this.log.trace('IKE datagram out', { from: `${a.from.address}:${a.from.port}`, to: `${a.to.address}:${a.to.port}`, bytes: a.data.length });
+            this.transport.send(a.from, a.to, a.data);
+            break;
+          case 'install-child':
+            this.enqueueDataPlane('install', () => this.installChild(a));
+            break;
+          case 'delete-child':
+            this.enqueueDataPlane('delete', () => this.deleteChild(a));
+            break;
+          case 'keylog':
+            this.keylog?.write(a);
+            break;
+          case 'event':
+            this.log.log(a.level, a.message, { tunnel: a.tunnel, ikeSa: a.ikeSa });
+            break;
+        }
+      } catch (e) {
+        this.log.error(`cannot carry out ${a.kind} action`, { error: e });
+      }
+    }
+  }
+
+  private enqueueDataPlane(what: string, op: () => Promise<void>): void {
+    this.dpChain = this.dpChain.then(op).catch((e) => {
+      this.stats.dataPlaneErrors++;
+      this.log.error(`data plane ${what} failed`, { error: e });
+    });
+  }
+
+  private async installChild(a: InstallChildAction): Promise<void> {
+    await this.dataPlane.addSa(a.inbound);
+    await this.dataPlane.addSa(a.outbound);
+    for (const p of a.policies) await this.dataPlane.addPolicy(p);
+    this.spiTunnel.set(`in:${a.inbound.spi >>> 0}`, a.tunnel);
+    this.spiTunnel.set(`out:${a.outbound.spi >>> 0}`, a.tunnel);
+    this.reqidTunnel.set(a.inbound.reqid, a.tunnel);
+    this.log.debug('Child SA installed', { tunnel: a.tunnel, spiIn: a.inbound.spi.toString(16).padStart(8, '0'), spiOut: a.outbound.spi.toString(16).padStart(8, '0') });
+  }
+
+  private async deleteChild(a: DeleteChildAction): Promise<void> {
+    for (const p of a.policies) await this.dataPlane.deletePolicy(p);
+    await this.dataPlane.deleteSa(a.inboundSpi, 'in');
+    await this.dataPlane.deleteSa(a.outboundSpi, 'out');
+    this.spiTunnel.delete(`in:${a.inboundSpi >>> 0}`);
+    this.spiTunnel.delete(`out:${a.outboundSpi >>> 0}`);
+    for (const p of a.policies) this.reqidTunnel.delete(p.reqid);
+  }
+
+  private onDataPlaneEvent(e: Parameters<Parameters<DataPlane['onEvent']>[0]>[0]): void {
+    if (this.stopping) return;
+    if (e.kind === 'expire') {
+      const tunnel = this.spiTunnel.get(`${e.direction}:${e.spi >>> 0}`);
+      if (!tunnel) return;
+      // Volume/lifetime limits from the data plane (RFC 4301 §4.4.2.1): soft → rekey, hard → the SA is gone; rebuild.
+      this.log.info(`Child SA ${e.hard ? 'hard' : 'soft'} expiry from the data plane`, { tunnel, spi: e.spi.toString(16) });
+      this.command({ kind: e.hard ? 'up' : 'rekey-child', tunnel });
+    } else if (e.kind === 'acquire') {
+      const tunnel = this.reqidTunnel.get(e.reqid) ?? this.config.tunnels.find((t) => t.startAction === 'trap')?.name;
+      if (tunnel) this.command({ kind: 'up', tunnel });
+    }
+  }
+
+  /** One timer for the whole engine, re-armed after every engine call. */
+  private arm(): void {
+    if (this.stopping) return;
+    let next: number | undefined;
+    try {
+      next = this.engine.nextTimer();
+    } catch (e) {
+      this.stats.engineErrors++;
+      this.log.error('engine nextTimer() threw', { error: e });
+    }
+    if (next === this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = next;
+    if (next === undefined) return;
+    // ceil: Node timers have ms resolution; firing a fraction early would only re-arm.
+    const delay = Math.min(Math.max(0, Math.ceil(next - this.clock.now())), 0x7fffffff);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      this.call(() => this.engine.tick());
+    }, delay);
+  }
+
+  /** Graceful shutdown: delete every IKE SA (RFC 7296 §1.4.1), flush, close sockets, remove the control socket. Idempotent. */
+  stop(reason = 'shutdown'): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.log.info('stopping', { reason });
+    let names: string[] = [];
+    try {
+      names = [...new Set(this.engine.status().map((s) => s.tunnel))];
+    } catch (e) {
+      this.log.error('engine status() threw during shutdown', { error: e });
+    }
+    for (const tunnel of names) {
+      try {
+        this.run(this.engine.command({ kind: 'down', tunnel }));
+      } catch (e) {
+        this.log.error('engine down failed during shutdown', { tunnel, error: e });
+      }
+    }
+    await this.teardown();
+    this.log.info('stopped');
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.dpChain;
+    // UdpTransport.close() waits for in-flight sends, so the DELETEs leave.
+    await this.transport?.close().catch((e: unknown) => this.log.error('closing sockets failed', { error: e }));
+    await this.control?.close().catch((e: unknown) => this.log.error('closing control socket failed', { error: e }));
+    await this.dataPlane?.close().catch((e: unknown) => this.log.error('closing data plane failed', { error: e }));
+    this.keylog?.close();
+  }
+}
