@@ -1,0 +1,113 @@
+/**
+ * `npm run bench:handshake`: hybrid (x25519 + ML-KEM-768, PSK) IKEv2
+ * establishments per second, pqgate <-> pqgate and strongSwan 6.1 <->
+ * strongSwan 6.1, on this machine in the same run, measured the same way
+ * (see bench/pqgate-initiator.ts and bench/lib/strongswan-bench.ts):
+ * N concurrent setup+delete loops, sequential single-setup p50, and the
+ * datagrams/bytes of one setup. Each side of each pair is its own process in
+ * its own network namespace. Prints a table and the ratio; `--json` prints JSON.
+ *
+ * Options: --concurrency N (16) --setups N (400) --kind hybrid|classic
+ *          --skip-strongswan --json
+ */
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPair, sweepStale } from '../test/interop/lib/netns.js';
+import { cleanupAll, sleep } from '../test/interop/lib/proc.js';
+import { strongswanHandshakeBench, PROPOSALS } from './lib/strongswan-bench.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..'); // dist/bench -> repo root
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
+};
+const concurrency = Number(opt('concurrency', '16'));
+const setups = Number(opt('setups', '400'));
+const kind = opt('kind', 'hybrid') as keyof typeof PROPOSALS;
+const proposal = PROPOSALS[kind] ?? kind;
+
+interface Result {
+  rate: number;
+  p50ms: number;
+  packets: number;
+  bytes: number;
+  ipBytes: number;
+}
+
+async function pqgate(): Promise<Result & { internalErrors: number }> {
+  const pair = await createPair({ tag: 'bh' });
+  const dir = mkdtempSync(join(tmpdir(), 'pqg-bench-'));
+  try {
+    const psk = 'pqgate-benchmark-psk-0123456789';
+    const conf = {
+      listen: [pair.rightAddr],
+      control_socket: join(dir, 'control.sock'),
+      log_level: 'warn',
+      tunnels: [
+        {
+          name: 'hub',
+          local_addr: pair.rightAddr,
+          local_id: 'responder.bench.example',
+          remote_id: '%any',
+          auth: 'psk',
+          psk,
+          proposals: [proposal],
+          esp_proposals: ['aes256gcm16'],
+          local_ts: ['10.2.0.0/16'],
+          remote_ts: ['10.1.0.0/16'],
+          start_action: 'none',
+        },
+      ],
+    };
+    writeFileSync(join(dir, 'resp.json'), JSON.stringify(conf));
+    const resp = pair.right.spawn(['node', join(root, 'dist/firmware/cli.js'), 'daemon', '--config', join(dir, 'resp.json')], join(dir, 'resp.log'), 'pqgate responder');
+    for (let i = 0; i < 100; i++) {
+      await sleep(100);
+      try {
+        if (readFileSync(join(dir, 'resp.log'), 'utf8').includes('control socket ready')) break;
+      } catch {
+        /* not yet */
+      }
+    }
+    const r = await pair.left.exec(
+      'node',
+      [join(root, 'dist/bench/pqgate-initiator.js'), JSON.stringify({ local: pair.leftAddr, remote: pair.rightAddr, proposal, psk, concurrency, setups })],
+      { timeoutMs: 600_000 },
+    );
+    await resp.stop();
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number };
+  } finally {
+    await pair.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench:handshake needs root (network namespaces)');
+  sweepStale();
+  const ours = await pqgate();
+  const theirs = argv.includes('--skip-strongswan') ? undefined : await strongswanHandshakeBench({ kind, concurrency, setups });
+  const out = { kind, proposal, concurrency, setups, pqgate: ours, strongswan: theirs ?? null, ratio: theirs ? ours.rate / theirs.rate : null };
+  if (argv.includes('--json')) {
+    console.log(JSON.stringify(out, null, 2));
+    return;
+  }
+  const row = (name: string, r: Result | undefined) =>
+    r ? `${name.padEnd(22)} ${r.rate.toFixed(0).padStart(8)}/s ${r.p50ms.toFixed(2).padStart(8)} ms ${String(r.packets).padStart(5)} ${String(r.bytes).padStart(7)} B ${String(r.ipBytes).padStart(7)} B` : `${name.padEnd(22)} (skipped)`;
+  console.log(`IKEv2 handshake benchmark: ${proposal}, PSK, ${concurrency} concurrent, ${setups} setups`);
+  console.log(`${''.padEnd(22)} ${'rate'.padStart(10)} ${'p50 single'.padStart(11)} ${'pkts'.padStart(5)} ${'UDP bytes'.padStart(9)} ${'IP bytes'.padStart(9)}`);
+  console.log(row('pqgate <-> pqgate', ours));
+  console.log(row('strongSwan <-> strongSwan', theirs));
+  if (theirs) console.log(`ratio (pqgate / strongSwan): ${(ours.rate / theirs.rate).toFixed(2)}x rate, ${(theirs.p50ms / ours.p50ms).toFixed(2)}x faster single setup`);
+}
+
+main()
+  .catch((e) => {
+    console.error((e as Error).stack ?? e);
+    process.exitCode = 1;
+  })
+  .finally(() => cleanupAll());
