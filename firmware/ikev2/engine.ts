@@ -228,7 +228,9 @@ export class Engine implements EngineApi {
     const local: Endpoint = { address: t.localAddr ?? (t.remoteAddr.includes(':') ? '::' : '0.0.0.0'), port: this.ctx.opts.ikePort };
     const remote: Endpoint = { address: t.remoteAddr, port: t.remotePort };
     const spiI = this.newIkeSpi();
+    const others = this.sasOf(t.name).some((o) => o.state === 'ESTABLISHED');
     const sa = new IkeSa(this.ctx, t, 'initiator', spiI, new Uint8Array(8), local, remote);
+    sa.sendInitialContact = !others;
     if (t.remotePort === this.ctx.opts.nattPort || t.remotePort === NATT_PORT) {
       // Starting directly on 4500 (Cloudflare's historic NAT-T mode): marker from the first message.
       sa.local = { address: local.address, port: this.ctx.opts.nattPort };

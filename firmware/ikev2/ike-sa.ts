@@ -133,6 +133,8 @@ export class IkeSa {
   lastError: string | null = null;
   /** Why the SA went away (deleted, rekeyed, expired...), for the closing event. */
   closeReason: string | undefined;
+  /** Send INITIAL_CONTACT in IKE_AUTH: only when no other IKE SA with this peer exists (RFC 7296 §2.4). */
+  sendInitialContact = true;
   /** Engine bookkeeping: key in the half-open table while not yet established. */
   halfOpenKey: string | undefined;
 

@@ -62,7 +62,7 @@ export function startAuth(sa: IkeSa, hooks: AuthHooks): void {
       const p: Payload[] = [idi];
       if (t.remoteId) p.push({ type: PayloadType.IDr, idType: t.remoteId.idType, data: t.remoteId.data } as IdPayload);
       p.push({ type: PayloadType.AUTH, method: AuthMethod.PSK, data: authValue(sa, t.psk, true, idi, mid) } as AuthPayload);
-      p.push(notify(Notify.INITIAL_CONTACT));
+      if (sa.sendInitialContact) p.push(notify(Notify.INITIAL_CONTACT));
       if (spiIn === 0) spiIn = sa.ctx.allocateEspSpi();
       p.push({ type: PayloadType.SA, proposals: espOfferForAuth(espSpecs, spiIn) } as SaPayload);
       p.push(tsPayload(PayloadType.TSi, ts.local), tsPayload(PayloadType.TSr, ts.remote));
