@@ -1,0 +1,211 @@
+/**
+ * The kernel TUN device through the pqtun N-API addon (native/pqtun.c).
+ *
+ * Read path: the addon's libuv poll handle reports readability once per
+ * event-loop wakeup; we drain the non-blocking fd with readBatch (up to
+ * `batch` packets per syscall round, no thread-pool hop) and hand the batch
+ * to the data plane. The poll is level-triggered, so stopping after a few
+ * rounds to let other I/O run loses nothing.
+ *
+ * The addon is loaded lazily from native/build/Release/pqtun.node (built by
+ * `npm run build:native`), searched upwards from this file so the same code
+ * works from firmware/ (vitest) and dist/firmware/ (compiled);
+ * PQGATE_TUN_ADDON overrides the path.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+import { PqError } from '../../util/errors.js';
+import type { TunDevice } from './device.js';
+
+export interface PqTunAddon {
+  open(name?: string): { fd: number; name: string };
+  readBatch(fd: number, buffers: Uint8Array[], lengths: Int32Array): number;
+  writeBatch(fd: number, buffers: Uint8Array[], lengths: Int32Array, count: number): number;
+  close(fd: number): void;
+  setUdpEncap(socketFd: number, type: number): void;
+  watch(fd: number, callback: (status: number) => void): unknown;
+  unwatch(handle: unknown): void;
+}
+
+/** Largest interface MTU the default read buffers hold. */
+export const MAX_TUN_MTU = 16384;
+
+/** setsockopt UDP_ENCAP value for ESP-in-UDP (RFC 3948), linux/udp.h. */
+export const UDP_ENCAP_ESPINUDP = 2;
+
+export class TunAddonError extends PqError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_TUN_ADDON', message, options);
+  }
+}
+
+const ADDON_REL = join('native', 'build', 'Release', 'pqtun.node');
+
+/** Where the addon would be loaded from (undefined if not built). */
+export function findTunAddon(): string | undefined {
+  const env = process.env.PQGATE_TUN_ADDON;
+  if (env) return existsSync(env) ? env : undefined;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const p = join(dir, ADDON_REL);
+    if (existsSync(p)) return p;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
+}
+
+let addon: PqTunAddon | undefined;
+
+export function loadTunAddon(): PqTunAddon {
+  if (addon) return addon;
+  const path = findTunAddon();
+  if (!path) throw new TunAddonError('pqtun addon not built: run `npm run build:native`');
+  try {
+    addon = createRequire(import.meta.url)(path) as PqTunAddon;
+  } catch (e) {
+    throw new TunAddonError(`cannot load ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return addon;
+}
+
+/** Mark a UDP socket (fd from a node dgram socket's handle) for kernel ESP-in-UDP decapsulation. Kernel backend only. */
+export function setUdpEncap(socketFd: number, type: number = UDP_ENCAP_ESPINUDP): void {
+  loadTunAddon().setUdpEncap(socketFd, type);
+}
+
+export interface TunOptions {
+  /** Packets per readBatch call (default 32). */
+  batch?: number;
+  /**
+   * Bytes per read buffer; must be >= the interface MTU (a longer packet is
+   * truncated by the kernel and then dropped as malformed). Default
+   * MAX_TUN_MTU: 32 x 16 KiB = 512 KiB of buffers per device.
+   */
+  bufferSize?: number;
+  /** readBatch rounds per wakeup before yielding to the event loop (default 8). */
+  maxRounds?: number;
+}
+
+export interface TunStats {
+  rxPackets: number;
+  rxBatches: number;
+  txPackets: number;
+  readErrors: number;
+  writeErrors: number;
+}
+
+export class KernelTun implements TunDevice {
+  readonly name: string;
+  readonly fd: number;
+  readonly stats: TunStats = { rxPackets: 0, rxBatches: 0, txPackets: 0, readErrors: 0, writeErrors: 0 };
+  /** Last read/write error, for diagnostics. */
+  lastError: Error | undefined;
+  private readonly lib: PqTunAddon;
+  private readonly bufs: Buffer[];
+  private readonly lens: Int32Array;
+  private readonly views: Uint8Array[];
+  private readonly maxRounds: number;
+  private wlens = new Int32Array(64);
+  private watcher: unknown;
+  private closed = false;
+
+  /** Create (or attach to) TUN device `name` (kernel picks "tunN" when omitted). Throws with .code (EPERM, ENOENT...). */
+  static open(name?: string, opts: TunOptions = {}): KernelTun {
+    const lib = loadTunAddon();
+    const { fd, name: actual } = lib.open(name);
+    return new KernelTun(lib, fd, actual, opts);
+  }
+
+  private constructor(lib: PqTunAddon, fd: number, name: string, opts: TunOptions) {
+    this.lib = lib;
+    this.fd = fd;
+    this.name = name;
+    const batch = opts.batch ?? 32;
+    const size = opts.bufferSize ?? MAX_TUN_MTU;
+    this.bufs = Array.from({ length: batch }, () => Buffer.allocUnsafe(size));
+    this.lens = new Int32Array(batch);
+    this.views = new Array<Uint8Array>(batch);
+    this.maxRounds = opts.maxRounds ?? 8;
+  }
+
+  start(onPackets: (pkts: Uint8Array[], count: number) => void): void {
+    if (this.closed) throw new TunAddonError(`${this.name}: closed`);
+    if (this.watcher) throw new TunAddonError(`${this.name}: already started`);
+    this.watcher = this.lib.watch(this.fd, (status) => {
+      if (status < 0) {
+        // libuv reports negated errnos; name them like Node's own errors.
+        const code = getSystemErrorName(status);
+        this.fail(Object.assign(new TunAddonError(`${this.name}: poll: ${code}`), { code, errno: -status }));
+        return;
+      }
+      this.drain(onPackets);
+    });
+  }
+
+  /**
+   * A read error on a TUN fd means the device is gone (deleted under us):
+   * stop polling, or the level-triggered poll would spin on it.
+   */
+  private fail(e: Error): void {
+    this.stats.readErrors++;
+    this.lastError = e;
+    if (this.watcher) this.lib.unwatch(this.watcher);
+    this.watcher = undefined;
+  }
+
+  private drain(onPackets: (pkts: Uint8Array[], count: number) => void): void {
+    for (let round = 0; round < this.maxRounds && !this.closed; round++) {
+      let n: number;
+      try {
+        n = this.lib.readBatch(this.fd, this.bufs, this.lens);
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+      if (n === 0) return;
+      for (let i = 0; i < n; i++) this.views[i] = this.bufs[i]!.subarray(0, this.lens[i]!);
+      this.stats.rxPackets += n;
+      this.stats.rxBatches++;
+      onPackets(this.views, n);
+      if (n < this.bufs.length) return; // drained
+    }
+  }
+
+  write(pkts: Uint8Array[], count: number): void {
+    if (this.closed) return;
+    if (this.wlens.length < count) this.wlens = new Int32Array(count);
+    let off = 0;
+    while (off < count) {
+      const batch = off === 0 ? pkts : pkts.slice(off, count);
+      const todo = count - off;
+      for (let i = 0; i < todo; i++) this.wlens[i] = batch[i]!.length;
+      try {
+        const n = this.lib.writeBatch(this.fd, batch, this.wlens, todo);
+        this.stats.txPackets += n;
+        if (n < todo) this.stats.writeErrors += todo - n; // EAGAIN: queue full, drop like a NIC would
+        return;
+      } catch (e) {
+        // One bad packet (EINVAL, ...) must not take the batch with it: skip it and go on.
+        this.stats.writeErrors++;
+        this.lastError = e as Error;
+        const idx = (e as { index?: unknown }).index;
+        if (typeof idx !== 'number') return;
+        this.stats.txPackets += idx;
+        off += idx + 1;
+      }
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.watcher) this.lib.unwatch(this.watcher); // before close(fd): never poll a closed fd
+    this.watcher = undefined;
+    this.lib.close(this.fd);
+  }
+}
