@@ -301,20 +301,25 @@ export class Engine implements EngineApi {
 
   private keylogIke(sa: IkeSa): void {
     const k = sa.keys!;
+    const args = {
+      spiI: sa.spiI.slice(),
+      spiR: sa.spiR.slice(),
+      skEi: k.skEi.slice(),
+      skEr: k.skEr.slice(),
+      encrId: sa.encr!.id,
+      encrKeyBits: sa.encr!.keySize * 8,
+      skAi: k.skAi.slice(),
+      skAr: k.skAr.slice(),
+      integId: sa.integ?.id ?? 0,
+    };
+    // Formatted only if the daemon has a key log to write it to (a getter):
+    // hex-formatting keys on every handshake is measurable at hub scale.
     this.ctx.emit({
       kind: 'keylog',
       table: 'ikev2_decryption_table',
-      line: formatIkev2DecryptionTableLine({
-        spiI: sa.spiI,
-        spiR: sa.spiR,
-        skEi: k.skEi,
-        skEr: k.skEr,
-        encrId: sa.encr!.id,
-        encrKeyBits: sa.encr!.keySize * 8,
-        skAi: k.skAi,
-        skAr: k.skAr,
-        integId: sa.integ?.id ?? 0,
-      }),
+      get line() {
+        return formatIkev2DecryptionTableLine(args);
+      },
     });
   }
 

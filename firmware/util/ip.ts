@@ -1,7 +1,22 @@
 import { isIPv4, isIPv6 } from 'node:net';
 
-/** IPv4/IPv6 literal → network-order bytes (4 or 16). Throws TypeError on bad input. */
+const cache = new Map<string, Uint8Array>();
+
+/**
+ * IPv4/IPv6 literal → network-order bytes (4 or 16). Throws TypeError on bad
+ * input. Memoised (bounded): the same few addresses are converted for every
+ * NAT-D hash and cookie.
+ */
 export function ipToBytes(addr: string): Uint8Array {
+  const hit = cache.get(addr);
+  if (hit) return hit.slice();
+  const v = parseIp(addr);
+  if (cache.size >= 4096) cache.clear();
+  cache.set(addr, v);
+  return v.slice();
+}
+
+function parseIp(addr: string): Uint8Array {
   if (isIPv4(addr)) return new Uint8Array(addr.split('.').map((x) => Number(x)));
   if (isIPv6(addr)) {
     let s = addr;

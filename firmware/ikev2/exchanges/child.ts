@@ -127,7 +127,14 @@ export function installChild(
   ];
   sa.ctx.emit({ kind: 'install-child', tunnel: sa.tunnel.name, inbound, outbound, policies });
   for (const s of [outbound, inbound]) {
-    sa.ctx.emit({ kind: 'keylog', table: 'esp_sa', line: formatEspSaLine({ spi: s.spi, src: s.src.address, dst: s.dst.address, encrId: encr.id, encrKeyBits: encr.keySize * 8, encrKey: s.encrKey, integId: integ?.id ?? 0, integKey: s.integKey }) });
+    const args = { spi: s.spi, src: s.src.address, dst: s.dst.address, encrId: encr.id, encrKeyBits: encr.keySize * 8, encrKey: s.encrKey.slice(), integId: integ?.id ?? 0, integKey: s.integKey.slice() };
+    sa.ctx.emit({
+      kind: 'keylog',
+      table: 'esp_sa',
+      get line() {
+        return formatEspSaLine(args); // formatted only when a key log is written
+      },
+    });
   }
   // The data plane got its own references; the copies in `inbound`/`outbound`
   // recorded on the ChildSa are wiped so status objects never hold keys.
