@@ -78,6 +78,22 @@ export interface ChildSaStatus {
   rekeyAt: number | null;
   /** Times this Child SA (reqid) was rekeyed. */
   rekeys: number;
+  /*
+   * Data-plane counters, filled in by the daemon (DataPlane.querySa) for
+   * `pqgate status`; absent when the data plane does not know the SA. The
+   * engine never sets them. Bytes are inner (plaintext) packet bytes.
+   */
+  bytesIn?: number;
+  bytesOut?: number;
+  packetsIn?: number;
+  packetsOut?: number;
+  /** Inbound packets dropped by the anti-replay window (RFC 4303 §3.4.3). */
+  replayDrops?: number;
+  /** Inbound packets whose ICV did not verify (RFC 4303 §3.4.4). */
+  authFailures?: number;
+  /** Clock ms of the last inbound / outbound packet, 0 if none. */
+  lastInAt?: number;
+  lastOutAt?: number;
 }
 
 export interface IkeSaStatus {

@@ -12,7 +12,7 @@ import { hex, equal, ctEqual, concat, u16be } from '../util/bytes.js';
 import { ipToBytes } from '../util/ip.js';
 import { ExchangeType, KeMethodName, Notify, PayloadType, NATT_PORT, IKE_PORT } from './constants.js';
 import type { IkeHeader, KePayload, Message, SaPayload } from './codec/types.js';
-import { decodeHeaderOnly, decodePlain, encodePlain } from './codec/index.js';
+import { decodeHeaderOnly, decodePlain, encodePlain, InvalidMajorVersionError } from './codec/index.js';
 import type { Action, ChildSaStatus, Command, EngineApi, IkeSaStatus } from './engine-types.js';
 import type { Ctx, EngineOptions, RetransmitPolicy } from './context.js';
 import { IkeSa, spiIsZero } from './ike-sa.js';
@@ -341,6 +341,11 @@ export class Engine implements EngineApi {
     try {
       header = decodeHeaderOnly(data);
     } catch (e) {
+      if (e instanceof InvalidMajorVersionError && e.majorVersion > 2 && !e.header.response && e.header.exchange === ExchangeType.IKE_SA_INIT) {
+        // RFC 7296 §2.5: answer with our version and INVALID_MAJOR_VERSION (unauthenticated, stateless).
+        this.sendStateless({ ...e.header, nextPayload: 0, majorVersion: 2, minorVersion: 0, length: 0 }, from, to, [notify(Notify.INVALID_MAJOR_VERSION)]);
+        return;
+      }
       this.stats.droppedMalformed++;
       this.ctx.log('debug', `dropping malformed IKE datagram from ${from.address}:${from.port}: ${(e as Error).message}`);
       return;

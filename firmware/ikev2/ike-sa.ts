@@ -18,7 +18,7 @@ import { ExchangeType, IKE_HEADER_LEN, NotifyName } from './constants.js';
 /** Grace period for unauthenticated IKE_SA_INIT error responses (RFC 7296 §2.21.1). */
 const INIT_ERROR_GRACE_MS = 1500;
 import type { DecodedMessage, IkeHeader, Message, Payload } from './codec/types.js';
-import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler } from './codec/index.js';
+import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler, isAuthenticatedError, UnsupportedCriticalPayloadError } from './codec/index.js';
 import type { Ctx } from './context.js';
 import type { ChosenAlgorithms } from './sa/proposal.js';
 import type { IkeKeys } from './sa/keymat.js';
@@ -503,6 +503,20 @@ export class IkeSa {
     try {
       msg = this.decrypt(data, header);
     } catch (e) {
+      if (isAuthenticatedError(e)) {
+        // RFC 7296 §2.21.2: authentic but malformed inside: answer with an
+        // error notify (the message ID is consumed), never act on it.
+        const crit = e instanceof UnsupportedCriticalPayloadError;
+        this.log('warn', `malformed ${exchangeName(header.exchange)} request mid ${mid}: ${(e as Error).message}`);
+        this.nextRecvMid = mid + 1;
+        this.noteAuthenticatedPeer(from, to, header.exchange);
+        this.respond({ exchange: header.exchange, messageId: mid } as DecodedMessage, data, [
+          crit
+            ? { type: 41, protocol: 0, spi: new Uint8Array(0), notifyType: 1, data: new Uint8Array([(e as UnsupportedCriticalPayloadError).payloadType]) }
+            : { type: 41, protocol: 0, spi: new Uint8Array(0), notifyType: 7, data: new Uint8Array(0) },
+        ] as Payload[]);
+        return;
+      }
       this.log('debug', `dropping request mid ${mid}: ${(e as Error).message}`);
       return;
     }

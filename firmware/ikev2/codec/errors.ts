@@ -84,3 +84,22 @@ export function isCodecError(e: unknown): e is ParseError | AuthTagError | Inval
     e instanceof FragmentLimitError
   );
 }
+
+/**
+ * Marks an error raised *after* the integrity check passed (the message is
+ * authenticated but malformed inside): the engine answers such a request
+ * with INVALID_SYNTAX / UNSUPPORTED_CRITICAL_PAYLOAD (RFC 7296 §2.21.2),
+ * where an unauthenticated one is dropped silently.
+ */
+export function markAuthenticated<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Error) (e as Error & { authenticated?: boolean }).authenticated = true;
+    throw e;
+  }
+}
+
+export function isAuthenticatedError(e: unknown): boolean {
+  return e instanceof Error && (e as Error & { authenticated?: boolean }).authenticated === true;
+}

@@ -13,7 +13,7 @@
  * with Next Payload SKF -> SK, and an SK header of length 4 + |P|.
  */
 import { concat, hex } from '../../util/bytes.js';
-import { FragmentLimitError } from './errors.js';
+import { FragmentLimitError, markAuthenticated } from './errors.js';
 import { reassembledIntAuthA, type FragmentInfo } from './message.js';
 import { decodeChain } from './payloads.js';
 import { validateMessage } from './rules.js';
@@ -112,10 +112,13 @@ export class Reassembler {
     const h = first.header;
     const p = concat(...parts.map((f) => f.plaintext));
     // Offsets in errors are relative to the reassembled plaintext.
-    const inner = decodeChain(p, 0, p.length, first.firstPayload, 0, false).payloads;
-    const payloads = this.rules
-      ? validateMessage({ exchange: h.exchange, response: h.response, encrypted: true, payloads: inner, unprotected: first.unprotected })
-      : [...first.unprotected, ...inner];
+    // Every fragment passed its integrity check: errors here are authenticated ones.
+    const payloads = markAuthenticated(() => {
+      const inner = decodeChain(p, 0, p.length, first.firstPayload, 0, false).payloads;
+      return this.rules
+        ? validateMessage({ exchange: h.exchange, response: h.response, encrypted: true, payloads: inner, unprotected: first.unprotected })
+        : [...first.unprotected, ...inner];
+    });
     return {
       spiI: h.spiI,
       spiR: h.spiR,

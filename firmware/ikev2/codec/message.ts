@@ -21,7 +21,7 @@ import { Writer, concat } from '../../util/bytes.js';
 import { AuthTagError, ParseError } from '../../util/errors.js';
 import type { SkCipher } from '../../crypto/types.js';
 import { IKE_HEADER_LEN, NON_ESP_MARKER_LEN, PayloadType } from '../constants.js';
-import { MessageRuleError } from './errors.js';
+import { MessageRuleError, markAuthenticated } from './errors.js';
 import { GENERIC_HEADER_LEN, decodeHeader, encodeHeader, type HeaderFields } from './header.js';
 import { decodeChain, encodeChain, encodePayloads } from './payloads.js';
 import { checkUnprotected, exchangeIsEncrypted, validateMessage } from './rules.js';
@@ -227,6 +227,22 @@ export function decodeProtected(data: Uint8Array, cipher: SkCipher, opts: Decode
     if (e instanceof AuthTagError) throw e;
     throw new AuthTagError(`SK decryption failed: ${e instanceof Error ? e.message : String(e)}`);
   }
+  return markAuthenticated(() => afterDecrypt(data, h, chain, sk, isSkf, number, total, ctStart, plain, rules));
+}
+
+/** Everything after a successful integrity check: errors here concern an authenticated message. */
+function afterDecrypt(
+  data: Uint8Array,
+  h: IkeHeader,
+  chain: ReturnType<typeof decodeChain>,
+  sk: NonNullable<ReturnType<typeof decodeChain>['encrypted']>,
+  isSkf: boolean,
+  number: number,
+  total: number,
+  ctStart: number,
+  plain: Uint8Array,
+  rules: boolean,
+): DecodedMessage | FragmentInfo {
   if (plain.length < 1) throw new ParseError('empty SK plaintext', ctStart, sk.type);
   const padLen = plain[plain.length - 1]!;
   if (padLen + 1 > plain.length) throw new ParseError(`pad length ${padLen} exceeds the ${plain.length - 1} plaintext octets`, ctStart + plain.length - 1, sk.type);
