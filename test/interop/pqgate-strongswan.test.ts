@@ -11,11 +11,9 @@
  * pqgate's key log, decrypts the IKE_AUTH exchange.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, createPair, interopSkipReason, sweepStale, type Pair } from './lib/netns.js';
-import { peerMissingReason, sweepStaleDirs } from './lib/rootfs.js';
+import { makeInstanceDir, peerMissingReason, sweepStaleDirs } from './lib/rootfs.js';
 import { pskConnections, Strongswan, type IkeSa } from './lib/strongswan.js';
 import { Capture, ikeDecryptionReport } from './lib/tshark.js';
 import { Pqgate } from './lib/pqgate.js';
@@ -93,7 +91,8 @@ describe.skipIf(!!skip)('pqgate <-> strongSwan 6.1', () => {
     const ssSeenByGw = pqRight ? pair.leftAddr : pair.rightSeenAs;
     const gwNet = pqRight ? pair.rightInner.net : pair.leftInner.net;
     const ssNet = pqRight ? pair.leftInner.net : pair.rightInner.net;
-    const cap = await Capture.start(gwNs, pair.dev, join(mkdtempSync(join(tmpdir(), 'pqg-cap-')), 'ike.pcap'));
+    const capDir = makeInstanceDir('cap');
+    const cap = await Capture.start(gwNs, pair.dev, join(capDir.dir, 'ike.pcap'));
     const gw = await Pqgate.start({
       ns: gwNs,
       label: 'gw',

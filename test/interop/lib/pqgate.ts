@@ -3,12 +3,12 @@
  * same binary and JSON configuration a user runs. Status comes from the CLI
  * over the control socket (`pqgate status --json`), as a user would get it.
  */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.js';
-import { onCleanup, runSync, sleep, type Spawned } from './proc.js';
+import { sleep, type Spawned } from './proc.js';
+import { makeInstanceDir } from './rootfs.js';
 import type { IkeSaStatus } from '../../../firmware/ikev2/engine-types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -31,18 +31,18 @@ export class Pqgate {
     readonly proc: Spawned,
     readonly socket: string,
     readonly keylog: string,
+    private readonly release: () => void,
   ) {}
 
   static async start(o: PqgateOptions): Promise<Pqgate> {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npm run build first`);
-    const dir = mkdtempSync(join(tmpdir(), `pqg-gate-${o.label ?? 'gw'}-`));
-    onCleanup(() => void runSync('rm', ['-rf', '--one-file-system', '--', dir], { check: false }), `pqgate dir ${dir}`);
+    const { dir, release } = makeInstanceDir(`gate-${o.label ?? 'gw'}`);
     const socket = join(dir, 'control.sock');
     const keylog = join(dir, 'keys.uat');
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...o.config, control_socket: socket }, null, 2));
     const envs = Object.entries({ PQGATE_KEYLOG: keylog, ...(o.env ?? {}) }).map(([k, v]) => `${k}=${v}`);
     const proc = o.ns.spawn(['env', ...envs, 'node', CLI, 'daemon', '--config', join(dir, 'config.json'), '--log-level', 'debug'], join(dir, 'daemon.log'), `pqgate ${o.label ?? ''}`);
-    const gw = new Pqgate(o.ns, dir, proc, socket, keylog);
+    const gw = new Pqgate(o.ns, dir, proc, socket, keylog, release);
     const deadline = Date.now() + 20_000;
     while (!existsSync(socket)) {
       if (proc.hasExited()) throw new Error(`pqgate exited during start-up:\n${gw.log()}`);
@@ -100,5 +100,6 @@ export class Pqgate {
 
   async stop(): Promise<void> {
     await this.proc.stop(5000);
+    this.release();
   }
 }
