@@ -5,6 +5,10 @@
  */
 
 /** An IKE identity (RFC 7296 §3.5) in strongSwan-like notation, already parsed. */
+import type { LocalCredentials } from '../auth/peer.js';
+import type { Certificate } from '../auth/x509.js';
+import type { SignatureScheme } from '../auth/signature.js';
+
 export interface Identity {
   idType: number; // IdType
   data: Uint8Array;
@@ -37,8 +41,19 @@ export interface TunnelConfig {
   localId: Identity;
   /** undefined = accept any identity that has a matching PSK (%any). */
   remoteId?: Identity;
-  auth: 'psk';
+  /**
+   * How both sides authenticate: a pre-shared key (RFC 7296 §2.15) or
+   * certificates with RFC 7427 signatures ('pubkey').
+   */
+  auth: 'psk' | 'pubkey';
+  /** auth 'psk': the key (empty for 'pubkey'). */
   psk: Uint8Array;
+  /** auth 'pubkey': our certificate, intermediates and private key. */
+  localCreds?: LocalCredentials;
+  /** auth 'pubkey': CA certificates the peer's chain must lead to. */
+  caCerts?: Certificate[];
+  /** auth 'pubkey': signature schemes accepted from the peer (default: all supported), e.g. ['ml-dsa-65']. */
+  allowedSchemes?: SignatureScheme[];
   /** IKE proposals, strongSwan syntax, in preference order. */
   ikeProposals: string[];
   /** ESP proposals, strongSwan syntax (KE parts used on rekey only). */
@@ -64,6 +79,8 @@ export interface TunnelConfig {
   insideAddr?: string;
   /** TCP MSS clamp on SYNs entering the tunnel (0 = off). */
   mss: number;
+  /** Tunnel interface MTU (userspace data plane); undefined = the data plane's default (1400). */
+  mtu?: number;
 }
 
 export interface DaemonConfig {
@@ -77,4 +94,6 @@ export interface DaemonConfig {
   /** Optional Wireshark key log (PQGATE_KEYLOG overrides). */
   keylog?: string;
   logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** ESP data plane: userspace ESP over TUN (default) or record-only (tests, IKE-only use). */
+  dataPlane?: 'userspace' | 'recording';
 }

@@ -20,6 +20,8 @@ export interface RetransmitPolicy {
 export interface EngineOptions {
   clock: Clock;
   rng: Rng;
+  /** Wall-clock time for certificate validity checks (default: new Date()). */
+  wallClock?: () => Date;
   /** Local IKE ports: used as the source port of initiated exchanges. */
   ikePort?: number;
   nattPort?: number;
@@ -43,6 +45,8 @@ export interface EngineOptions {
 
 export interface Ctx {
   readonly clock: Clock;
+  /** Wall-clock time, for certificate validity (the engine clock is monotonic). */
+  wallClock(): Date;
   readonly rng: Rng;
   readonly opts: Required<Pick<EngineOptions, 'ikePort' | 'nattPort' | 'forceEncap' | 'halfOpenTimeout'>> & {
     retransmit: RetransmitPolicy;

@@ -113,6 +113,9 @@ export interface IkeSaStatus {
   /** Every key exchange method in order, e.g. ["CURVE_25519","ML_KEM_768"]. */
   keyExchanges: string[];
   postQuantum: string | null; // e.g. "ML_KEM_768" or null
+  /** How each side authenticated: "psk" or the signature scheme (e.g. "ecdsa-p256-sha256", "ml-dsa-65"). */
+  authLocal?: string | null;
+  authRemote?: string | null;
   fragmentation: boolean;
   natLocal: boolean;
   natRemote: boolean;

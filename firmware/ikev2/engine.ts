@@ -66,6 +66,7 @@ export class Engine implements EngineApi {
     const rt = { ...DEFAULT_RETRANSMIT, ...(opts.retransmit ?? {}) };
     this.ctx = {
       clock: opts.clock,
+      wallClock: opts.wallClock ?? (() => new Date()),
       rng: opts.rng,
       opts: {
         ikePort: opts.ikePort ?? IKE_PORT,
@@ -568,6 +569,8 @@ export class Engine implements EngineApi {
       integ: sa.integ ? integName(sa.integ.id) : null,
       keyExchanges: kes,
       postQuantum: pq.length ? pq.join(' + ') : null,
+      authLocal: sa.state === 'ESTABLISHED' ? (sa.tunnel.auth === 'psk' ? 'psk' : (sa.localAuthScheme ?? null)) : null,
+      authRemote: sa.state === 'ESTABLISHED' ? (sa.tunnel.auth === 'psk' ? 'psk' : (sa.remoteAuthScheme ?? null)) : null,
       fragmentation: sa.fragmentation,
       natLocal: sa.natLocal,
       natRemote: sa.natRemote,

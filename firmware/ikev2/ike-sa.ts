@@ -117,6 +117,13 @@ export class IkeSa {
   intermediateDone = 0;
 
   // negotiated extensions
+  /** The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4); undefined if it sent none. */
+  peerHashes: number[] | undefined;
+  /** Signature schemes used in IKE_AUTH (status), when certificates were used. */
+  localAuthScheme: string | undefined;
+  remoteAuthScheme: string | undefined;
+  /** The peer sent CERTREQ (it wants our certificate chain). */
+  peerCertReq = false;
   fragmentation = false;
   peerFragmentation = false;
   intermediateSupported = false;

@@ -8,8 +8,11 @@
  *   IntAuth = IntAuth_iN | IntAuth_rN | IKE_AUTH message ID   (RFC 9242 §3.3.2;
  *   the same blob, i-chain first, for both roles as strongSwan does)
  */
-import { ExchangeType, Notify, PayloadType, AuthMethod } from '../constants.js';
-import type { AuthPayload, DecodedMessage, IdPayload, Payload, SaPayload, TsPayload } from '../codec/types.js';
+import { ExchangeType, Notify, PayloadType, AuthMethod, CertEncoding } from '../constants.js';
+import { buildCertAuth, certsToSend, verifyPeerCertAuth } from '../../auth/peer.js';
+import { certFromPayload, certReqHashes } from '../../auth/certs.js';
+import type { Certificate } from '../../auth/x509.js';
+import type { AuthPayload, CertPayload, CertReqPayload, DecodedMessage, IdPayload, Payload, SaPayload, TsPayload } from '../codec/types.js';
 import type { TunnelConfig } from '../../config/types.js';
 import type { IkeSa } from '../ike-sa.js';
 import { concat, u32be, ctEqual } from '../../util/bytes.js';
@@ -36,8 +39,8 @@ function idPayloadFor(type: 35 | 36, t: TunnelConfig): IdPayload {
   return { type, idType: t.localId.idType, data: t.localId.data };
 }
 
-function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, id: IdPayload, mid: number): Uint8Array {
-  const octets = signedOctets({
+function octetsOf(sa: IkeSa, ofInitiator: boolean, id: IdPayload, mid: number): Uint8Array {
+  return signedOctets({
     realMessage: ofInitiator ? sa.initRequest! : sa.initResponse!,
     peerNonce: ofInitiator ? sa.nr! : sa.ni!,
     prf: sa.prf!,
@@ -45,7 +48,56 @@ function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, id: IdPaylo
     idPayloadBody: idBody(id),
     intAuth: intAuthBlob(sa, mid),
   });
-  return pskAuth(sa.prf!, psk, octets);
+}
+
+function authValue(sa: IkeSa, psk: Uint8Array, ofInitiator: boolean, id: IdPayload, mid: number): Uint8Array {
+  return pskAuth(sa.prf!, psk, octetsOf(sa, ofInitiator, id, mid));
+}
+
+/**
+ * Our CERT payloads (end entity first, RFC 7296 §3.6) and AUTH payload:
+ * PSK (method 2) or an RFC 7427 signature (method 14; RFC 4754 for ECDSA
+ * when the peer announced no hash algorithms).
+ */
+function ourAuth(sa: IkeSa, t: TunnelConfig, ofInitiator: boolean, id: IdPayload, mid: number): Payload[] {
+  if (t.auth === 'psk') return [{ type: PayloadType.AUTH, method: AuthMethod.PSK, data: authValue(sa, t.psk, ofInitiator, id, mid) } as AuthPayload];
+  if (!t.localCreds) throw new Error(`tunnel ${t.name}: auth pubkey without a certificate and key`);
+  const certs = certsToSend(t.localCreds).map((data) => ({ type: PayloadType.CERT, encoding: CertEncoding.X509_SIGNATURE, data }) as CertPayload);
+  const a = buildCertAuth(t.localCreds, octetsOf(sa, ofInitiator, id, mid), sa.peerHashes);
+  sa.localAuthScheme = a.scheme;
+  return [...certs, { type: PayloadType.AUTH, method: a.method, data: a.authData } as AuthPayload];
+}
+
+/** Check the peer's AUTH against tunnel t's policy. `peerIsInitiator` selects the signed octets. */
+function peerAuthOk(sa: IkeSa, t: TunnelConfig, msg: DecodedMessage, peerIsInitiator: boolean, id: IdPayload, auth: AuthPayload, mid: number): { ok: true } | { ok: false; why: string } {
+  if (t.auth === 'psk') {
+    if (auth.method !== AuthMethod.PSK) return { ok: false, why: `peer used AUTH method ${auth.method}, PSK required` };
+    return ctEqual(auth.data, authValue(sa, t.psk, peerIsInitiator, id, mid)) ? { ok: true } : { ok: false, why: 'PSK mismatch' };
+  }
+  if (auth.method === AuthMethod.PSK) return { ok: false, why: 'peer used a PSK, certificate authentication required' };
+  const certs: Certificate[] = [];
+  for (const p of msg.payloads) {
+    if (p.type !== PayloadType.CERT || (p as CertPayload).encoding !== CertEncoding.X509_SIGNATURE) continue;
+    try {
+      certs.push(certFromPayload(CertEncoding.X509_SIGNATURE, (p as CertPayload).data));
+    } catch (e) {
+      return { ok: false, why: `unparsable certificate: ${(e as Error).message}` };
+    }
+  }
+  const r = verifyPeerCertAuth({
+    method: auth.method,
+    authData: auth.data,
+    octets: octetsOf(sa, peerIsInitiator, id, mid),
+    idType: id.idType,
+    idData: id.data,
+    certs,
+    trustAnchors: t.caCerts ?? [],
+    now: sa.ctx.wallClock(),
+    allowedSchemes: t.allowedSchemes,
+  });
+  if (!r.ok) return { ok: false, why: `${r.stage}: ${r.reason} (${r.detail})` };
+  sa.remoteAuthScheme = r.scheme;
+  return { ok: true };
 }
 
 // ------------------------------------------------------------------ initiator
@@ -61,7 +113,10 @@ export function startAuth(sa: IkeSa, hooks: AuthHooks): void {
       const idi = idPayloadFor(PayloadType.IDi, t);
       const p: Payload[] = [idi];
       if (t.remoteId) p.push({ type: PayloadType.IDr, idType: t.remoteId.idType, data: t.remoteId.data } as IdPayload);
-      p.push({ type: PayloadType.AUTH, method: AuthMethod.PSK, data: authValue(sa, t.psk, true, idi, mid) } as AuthPayload);
+      p.push(...ourAuth(sa, t, true, idi, mid));
+      if (t.auth === 'pubkey' && t.caCerts?.length) {
+        p.push({ type: PayloadType.CERTREQ, encoding: CertEncoding.X509_SIGNATURE, data: certReqHashes(t.caCerts) } as CertReqPayload);
+      }
       if (sa.sendInitialContact) p.push(notify(Notify.INITIAL_CONTACT));
       if (spiIn === 0) spiIn = sa.ctx.allocateEspSpi();
       p.push({ type: PayloadType.SA, proposals: espOfferForAuth(espSpecs, spiIn) } as SaPayload);
@@ -81,10 +136,10 @@ export function startAuth(sa: IkeSa, hooks: AuthHooks): void {
         sa.ctx.releaseEspSpi(spiIn);
         throw new Error(`peer identity ${formatIdentity(idr.idType, idr.data)} does not match ${t.remoteId?.text}`);
       }
-      if (auth.method !== AuthMethod.PSK) throw new Error(`peer used auth method ${auth.method}, expected PSK`);
-      if (!ctEqual(auth.data, authValue(sa, t.psk, false, idr, sent.mid))) {
+      const v = peerAuthOk(sa, t, msg, false, idr, auth, sent.mid);
+      if (!v.ok) {
         sa.ctx.releaseEspSpi(spiIn);
-        throw new Error('peer AUTH payload verification failed (PSK mismatch?)');
+        throw new Error(`authentication of the responder failed: ${v.why}`);
       }
       sa.remoteIdText = formatIdentity(idr.idType, idr.data);
       sa.state = 'ESTABLISHED';
@@ -162,26 +217,34 @@ function onAuthRequest(sa: IkeSa, msg: DecodedMessage, hooks: AuthHooks): void {
   const peerIdText = formatIdentity(idi.idType, idi.data);
   // Peer config selection by identity (strongSwan: IKE config by address, peer config by ID + auth).
   let tunnel: TunnelConfig | undefined;
-  if (auth.method === AuthMethod.PSK) {
-    for (const t of sa.candidates) {
-      if (!identityMatches(t.remoteId, peerId)) continue;
-      if (idrReq && !identityMatches(t.localId, { idType: idrReq.idType, data: idrReq.data })) continue;
-      if (ctEqual(auth.data, authValue(sa, t.psk, true, idi, msg.messageId))) {
-        tunnel = t;
-        break;
-      }
+  const why: string[] = [];
+  for (const t of sa.candidates) {
+    if (!identityMatches(t.remoteId, peerId)) continue;
+    if (idrReq && !identityMatches(t.localId, { idType: idrReq.idType, data: idrReq.data })) continue;
+    const v = peerAuthOk(sa, t, msg, true, idi, auth, msg.messageId);
+    if (v.ok) {
+      tunnel = t;
+      break;
     }
+    why.push(`${t.name}: ${v.why}`);
   }
   if (!tunnel) {
     sa.respond(msg, raw, [notify(Notify.AUTHENTICATION_FAILED)]);
-    sa.fail(`authentication of '${peerIdText}' failed (no matching tunnel/PSK, method ${auth.method})`);
+    sa.fail(`authentication of '${peerIdText}' failed (${why.length ? why.join('; ') : 'no tunnel for this identity'})`);
     return;
   }
   sa.tunnel = tunnel;
   sa.remoteIdText = peerIdText;
   sa.localIdText = tunnel.localId.text;
   const idr = idPayloadFor(PayloadType.IDr, tunnel);
-  const out: Payload[] = [idr, { type: PayloadType.AUTH, method: AuthMethod.PSK, data: authValue(sa, tunnel.psk, false, idr, msg.messageId) } as AuthPayload];
+  let out: Payload[];
+  try {
+    out = [idr, ...ourAuth(sa, tunnel, false, idr, msg.messageId)];
+  } catch (e) {
+    sa.respond(msg, raw, [notify(Notify.AUTHENTICATION_FAILED)]);
+    sa.fail(`cannot authenticate ourselves: ${(e as Error).message}`);
+    return;
+  }
 
   // First Child SA.
   const saP = P.sa(msg);

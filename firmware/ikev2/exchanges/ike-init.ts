@@ -10,8 +10,10 @@
  * Both messages of round n are protected with keys (n-1); IntAuth for them
  * uses SK_pi(n-1)/SK_pr(n-1) (RFC 9242 §3.3.1).
  */
-import { ExchangeType, Notify, PayloadType, TransformType, KeMethodName } from '../constants.js';
-import type { DecodedMessage, KePayload, NoncePayload, Payload, Proposal, SaPayload } from '../codec/types.js';
+import { ExchangeType, Notify, PayloadType, TransformType, KeMethodName, CertEncoding } from '../constants.js';
+import { encodeHashAlgorithms, decodeHashAlgorithms, SUPPORTED_HASHES } from '../../auth/signature.js';
+import { certReqHashes } from '../../auth/certs.js';
+import type { CertReqPayload, DecodedMessage, KePayload, NoncePayload, Payload, Proposal, SaPayload } from '../codec/types.js';
 import { createKeyExchange, createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { KeyExchangeError } from '../../util/errors.js';
 import { equal } from '../../util/bytes.js';
@@ -90,6 +92,19 @@ function natdPayloads(sa: IkeSa): Payload[] {
   ];
 }
 
+/** SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4) and CERTREQ (RFC 7296 §3.7) of the peer. */
+function noteAuthCapabilities(sa: IkeSa, msg: DecodedMessage): void {
+  const sh = findNotify(msg, Notify.SIGNATURE_HASH_ALGORITHMS);
+  if (sh) {
+    try {
+      sa.peerHashes = decodeHashAlgorithms(sh.data);
+    } catch {
+      sa.peerHashes = undefined; // malformed list: treat as absent
+    }
+  }
+  if (msg.payloads.some((p) => p.type === PayloadType.CERTREQ)) sa.peerCertReq = true;
+}
+
 // ------------------------------------------------------------------ initiator
 
 export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHooks): void {
@@ -112,6 +127,8 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
       p.push(...natdPayloads(sa));
       if (sa.tunnel.fragmentation !== 'no') p.push(notify(Notify.IKEV2_FRAGMENTATION_SUPPORTED));
       if (addKe) p.push(notify(Notify.INTERMEDIATE_EXCHANGE_SUPPORTED));
+      // RFC 7427 §4: announce the hashes we verify signatures with.
+      p.push(notify(Notify.SIGNATURE_HASH_ALGORITHMS, encodeHashAlgorithms(SUPPORTED_HASHES)));
       return p;
     },
     onResponse: (msg: DecodedMessage, sent: SentInfo) => onInitResponse(msg, sent),
@@ -170,6 +187,7 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
     detectNat(sa, msg);
     sa.peerFragmentation = !!findNotify(msg, Notify.IKEV2_FRAGMENTATION_SUPPORTED);
     sa.fragmentation = sa.peerFragmentation && sa.tunnel.fragmentation !== 'no';
+    noteAuthCapabilities(sa, msg);
     sa.initRequest = sent.raw;
     sa.initResponse = msg.raw;
     deriveInitial(sa, secret);
@@ -289,6 +307,7 @@ export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel
   sa.peerFragmentation = !!findNotify(msg, Notify.IKEV2_FRAGMENTATION_SUPPORTED);
   sa.fragmentation = sa.peerFragmentation && sa.tunnel.fragmentation !== 'no';
   sa.intermediateSupported = !!findNotify(msg, Notify.INTERMEDIATE_EXCHANGE_SUPPORTED);
+  noteAuthCapabilities(sa, msg);
   const payloads: Payload[] = [
     { type: PayloadType.SA, proposals: [sel.proposal] } as SaPayload,
     { type: PayloadType.KE, method: ke.method, data: ke.getPublic() } as KePayload,
@@ -297,6 +316,10 @@ export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel
   ];
   if (sa.fragmentation) payloads.push(notify(Notify.IKEV2_FRAGMENTATION_SUPPORTED));
   if (sel.chosen.addKe.length > 0) payloads.push(notify(Notify.INTERMEDIATE_EXCHANGE_SUPPORTED));
+  payloads.push(notify(Notify.SIGNATURE_HASH_ALGORITHMS, encodeHashAlgorithms(SUPPORTED_HASHES)));
+  // RFC 7296 §3.7: ask for the peer's certificate when it must authenticate with one.
+  const cas = sa.candidates.filter((t) => t.auth === 'pubkey').flatMap((t) => t.caCerts ?? []);
+  if (cas.length > 0) payloads.push({ type: PayloadType.CERTREQ, encoding: CertEncoding.X509_SIGNATURE, data: certReqHashes(cas) } as CertReqPayload);
   const secret = ke.getSharedSecret();
   ke.destroy();
   sa.nextRecvMid = 1;
