@@ -1,6 +1,6 @@
 /**
  * ML-KEM-512/768/1024 as IKEv2 key exchange methods 35/36/37
- * (draft-ietf-ipsecme-ikev2-mlkem §2-§3, FIPS 203), on @noble/post-quantum.
+ * (draft-ietf-ipsecme-ikev2-mlkem §2-§3, FIPS 203), on firmware/crypto/mlkem.
  *
  *   initiator: getPublic()        -> ek  (ML-KEM.KeyGen_internal(d, z), d|z = rng 64 octets)
  *              setPeerPublic(ct)  -> K = ML-KEM.Decaps(dk, ct)
@@ -19,7 +19,10 @@
  * Both failures raise KeyExchangeError (the engine answers INVALID_SYNTAX;
  * strongSwan answers NO_PROPOSAL_CHOSEN: see the spec digest).
  */
-import { ml_kem1024, ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+// The fast path: FIPS 203 in TypeScript with every hash on node:crypto
+// (firmware/crypto/mlkem/, ~5x @noble per operation). @noble/post-quantum
+// stays the oracle it is cross-tested against (test/crypto/mlkem-fast.test.ts).
+import { mlkem1024 as ml_kem1024, mlkem512 as ml_kem512, mlkem768 as ml_kem768 } from './mlkem/index.js';
 import { KeyExchangeError } from '../util/errors.js';
 import { KeMethod } from '../ikev2/constants.js';
 import type { Rng } from '../util/clock.js';
