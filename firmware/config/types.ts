@@ -81,6 +81,8 @@ export interface TunnelConfig {
   mss: number;
   /** Tunnel interface MTU (userspace data plane); undefined = the data plane's default (1400). */
   mtu?: number;
+  /** draft-ietf-ipsecme-ikev2-downgrade-prevention: 'off' | 'on' | 'required' (default 'on'). */
+  fullTranscriptAuth?: import('../ikev2/transcript.js').TranscriptPolicy;
 }
 
 export interface DaemonConfig {

@@ -190,6 +190,7 @@ export const Notify = {
   SIGNATURE_HASH_ALGORITHMS: 16431,
   INTERMEDIATE_EXCHANGE_SUPPORTED: 16438,
   ADDITIONAL_KEY_EXCHANGE: 16441,
+  IKE_SA_INIT_FULL_TRANSCRIPT_AUTH: 16447, // draft-ietf-ipsecme-ikev2-downgrade-prevention
 } as const;
 
 export const NotifyName: Record<number, string> = Object.fromEntries(Object.entries(Notify).map(([k, v]) => [v, k]));

@@ -110,6 +110,8 @@ export class IkeSa {
   initRetries = 0;
   initRequest: Uint8Array | undefined; // RealMessage1
   initResponse: Uint8Array | undefined; // RealMessage2
+  /** draft-ietf-ipsecme-ikev2-downgrade-prevention §6 octets in use (both notifies exchanged). */
+  fullTranscript = false;
 
   // RFC 9242 IntAuth chains and IKE_INTERMEDIATE progress
   intAuthI: Uint8Array | undefined;

@@ -16,7 +16,8 @@ import type { AuthPayload, CertPayload, CertReqPayload, DecodedMessage, IdPayloa
 import type { TunnelConfig } from '../../config/types.js';
 import type { IkeSa } from '../ike-sa.js';
 import { concat, u32be, ctEqual } from '../../util/bytes.js';
-import { signedOctets, pskAuth } from '../sa/keymat.js';
+import { pskAuth } from '../sa/keymat.js';
+import { authOctets, tunnelAccepts } from '../transcript.js';
 import { identityMatches, formatIdentity } from '../sa/identity.js';
 import { narrow } from '../sa/ts.js';
 import { parseProposalsCached } from '../proposals-cache.js';
@@ -40,9 +41,13 @@ function idPayloadFor(type: 35 | 36, t: TunnelConfig): IdPayload {
 }
 
 function octetsOf(sa: IkeSa, ofInitiator: boolean, id: IdPayload, mid: number): Uint8Array {
-  return signedOctets({
-    realMessage: ofInitiator ? sa.initRequest! : sa.initResponse!,
-    peerNonce: ofInitiator ? sa.nr! : sa.ni!,
+  return authOctets({
+    ofInitiator,
+    fullTranscript: sa.fullTranscript,
+    realMessage1: sa.initRequest!,
+    realMessage2: sa.initResponse!,
+    nonceI: sa.ni!,
+    nonceR: sa.nr!,
     prf: sa.prf!,
     skP: ofInitiator ? sa.skPi : sa.skPr,
     idPayloadBody: idBody(id),
@@ -221,6 +226,10 @@ function onAuthRequest(sa: IkeSa, msg: DecodedMessage, hooks: AuthHooks): void {
   for (const t of sa.candidates) {
     if (!identityMatches(t.remoteId, peerId)) continue;
     if (idrReq && !identityMatches(t.localId, { idType: idrReq.idType, data: idrReq.data })) continue;
+    if (!tunnelAccepts(t.fullTranscriptAuth ?? 'on', sa.fullTranscript)) {
+      why.push(`${t.name}: full IKE_SA_INIT transcript authentication required`);
+      continue;
+    }
     const v = peerAuthOk(sa, t, msg, true, idi, auth, msg.messageId);
     if (v.ok) {
       tunnel = t;

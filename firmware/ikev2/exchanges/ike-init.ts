@@ -20,6 +20,7 @@ import { equal } from '../../util/bytes.js';
 import { spiIsZero, type IkeSa, type SentInfo } from '../ike-sa.js';
 import { toSaProposals, selectProposal, type ChosenAlgorithms, type ProposalSpec } from '../sa/proposal.js';
 import { deriveIkeKeys, deriveAddKeKeys, intAuthStep } from '../sa/keymat.js';
+import { announces, carriesTranscriptNotify, negotiated, responderPolicy, transcriptNotify } from '../transcript.js';
 import { notify, findNotify, notifies, errorNotify, notifyName, requirePayload, natdHash, ProtocolError, P } from '../payload-util.js';
 
 export interface InitHooks {
@@ -129,6 +130,7 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
       if (addKe) p.push(notify(Notify.INTERMEDIATE_EXCHANGE_SUPPORTED));
       // RFC 7427 §4: announce the hashes we verify signatures with.
       p.push(notify(Notify.SIGNATURE_HASH_ALGORITHMS, encodeHashAlgorithms(SUPPORTED_HASHES)));
+      if (announces(sa.tunnel.fullTranscriptAuth ?? 'on')) p.push(transcriptNotify());
       return p;
     },
     onResponse: (msg: DecodedMessage, sent: SentInfo) => onInitResponse(msg, sent),
@@ -175,9 +177,13 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
     const nr = requirePayload<NoncePayload>(msg, PayloadType.NONCE, 'Nonce').data;
     const intermediate = !!findNotify(msg, Notify.INTERMEDIATE_EXCHANGE_SUPPORTED);
     if (chosen.addKe.length > 0 && !intermediate) throw new Error('additional key exchanges chosen without INTERMEDIATE_EXCHANGE_SUPPORTED');
+    const policy = sa.tunnel.fullTranscriptAuth ?? 'on';
+    const ft = negotiated(announces(policy), carriesTranscriptNotify(msg), policy);
+    if (!ft.ok) throw new Error(ft.reason);
     sa.ke!.setPeerPublic(keP.data);
     const secret = sa.ke!.getSharedSecret();
     // Commit.
+    sa.fullTranscript = ft.fullTranscript;
     sa.ke!.destroy();
     sa.ke = undefined;
     sa.spiR = msg.spiR.slice();
@@ -292,6 +298,10 @@ export function selectInit(
 export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel: InitSelection, hooks: InitHooks): void {
   const keP = requirePayload<KePayload>(msg, PayloadType.KE, 'KE');
   const nonce = requirePayload<NoncePayload>(msg, PayloadType.NONCE, 'Nonce').data;
+  const ftPolicy = responderPolicy(sa.candidates.map((t) => t.fullTranscriptAuth ?? 'on'));
+  const ft = negotiated(announces(ftPolicy), carriesTranscriptNotify(msg), ftPolicy);
+  if (!ft.ok) throw new ProtocolError(Notify.NO_PROPOSAL_CHOSEN, ft.reason);
+  sa.fullTranscript = ft.fullTranscript;
   setupAlgorithms(sa, sel.chosen);
   const ke = createKeyExchange(sel.chosen.ke!, sa.ctx.rng);
   try {
@@ -317,6 +327,7 @@ export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel
   if (sa.fragmentation) payloads.push(notify(Notify.IKEV2_FRAGMENTATION_SUPPORTED));
   if (sel.chosen.addKe.length > 0) payloads.push(notify(Notify.INTERMEDIATE_EXCHANGE_SUPPORTED));
   payloads.push(notify(Notify.SIGNATURE_HASH_ALGORITHMS, encodeHashAlgorithms(SUPPORTED_HASHES)));
+  if (announces(ftPolicy)) payloads.push(transcriptNotify());
   // RFC 7296 §3.7: ask for the peer's certificate when it must authenticate with one.
   const cas = sa.candidates.filter((t) => t.auth === 'pubkey').flatMap((t) => t.caCerts ?? []);
   if (cas.length > 0) payloads.push({ type: PayloadType.CERTREQ, encoding: CertEncoding.X509_SIGNATURE, data: certReqHashes(cas) } as CertReqPayload);
