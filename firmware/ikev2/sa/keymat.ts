@@ -251,10 +251,29 @@ export const KEY_PAD = new TextEncoder().encode('Key Pad for IKEv2');
 
 /** AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)   (RFC 7296 §2.15) */
 export function pskAuth(prf: Prf, psk: Uint8Array, octets: Uint8Array): Uint8Array {
-  const k = prf.compute(psk, KEY_PAD);
-  const auth = prf.compute(k, octets);
-  k.fill(0);
-  return auth;
+  return prf.compute(paddedPsk(prf, psk), octets);
+}
+
+/**
+ * prf(PSK, "Key Pad for IKEv2") depends only on the PSK and the PRF, so it is
+ * kept per PSK object (a WeakMap: it lives exactly as long as the tunnel
+ * configuration that holds the PSK, and is as secret as the PSK itself). A
+ * responder checking several candidate tunnels, and every handshake of a
+ * hub, saves one HMAC per AUTH value.
+ */
+const padCache = new WeakMap<Uint8Array, Map<number, Uint8Array>>();
+function paddedPsk(prf: Prf, psk: Uint8Array): Uint8Array {
+  let m = padCache.get(psk);
+  if (!m) {
+    m = new Map();
+    padCache.set(psk, m);
+  }
+  let k = m.get(prf.id);
+  if (!k) {
+    k = prf.compute(psk, KEY_PAD);
+    m.set(prf.id, k);
+  }
+  return k;
 }
 
 /** Constant-time comparison of a received AUTH value with the expected one. */
