@@ -9,6 +9,14 @@
  *   send → net · install-child/delete-child → DataPlane · keylog → KeylogWriter
  *   event → log · control socket → status / up / down / reload / version
  *
+ * Data plane (docs/dataplane.md): by default the userspace ESP data plane
+ * (dataplane/userspace.ts). It cannot receive raw ESP (IP protocol 50), so
+ * every tunnel is forced onto UDP encapsulation (RFC 3948; engine
+ * forceEncap, like strongSwan's kernel-libipsec with encap = yes); ESP-in-UDP
+ * from the NAT-T socket goes to receiveEsp, its output leaves from the same
+ * socket (sendRaw, no non-ESP marker). `data_plane: "recording"` (or
+ * DaemonOptions.dataPlane) keeps the old record-only behaviour.
+ *
  * Every engine call goes through call(): an exception from the engine is a
  * bug, logged, never fatal to the process. Data-plane operations run on one
  * promise chain so installs and deletes keep the engine's order.
@@ -17,9 +25,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DaemonConfig, TunnelConfig } from './config/types.js';
-import type { Action, Command, EngineApi, InstallChildAction, DeleteChildAction, IkeSaStatus } from './ikev2/engine-types.js';
+import type { Action, Command, EngineApi, InstallChildAction, DeleteChildAction, IkeSaStatus, ChildSaStatus } from './ikev2/engine-types.js';
 import type { DataPlane } from './dataplane/types.js';
-import type { DatagramHandler, IkeTransport } from './net/types.js';
+import { UserspaceDataPlane, type TunnelOptions } from './dataplane/userspace.js';
+import { IpLinks, type Links } from './dataplane/links.js';
+import { NattIo } from './dataplane/natt-io.js';
+import { classifyNattDatagram } from './net/natt.js';
+import type { DatagramHandler, Endpoint, IkeTransport } from './net/types.js';
 import { type Clock, systemClock, type Rng } from './util/clock.js';
 import { systemRng } from './util/rng.js';
 import { Logger, nullLogger } from './log.js';
@@ -59,15 +71,23 @@ export interface DaemonOptions {
   engineFactory?: EngineFactory;
   /** Default: UdpTransport on config.listen / ports. */
   transportFactory?: (config: DaemonConfig, logger: Logger) => Promise<IkeTransport>;
-  /** Default: RecordingDataPlane (until the ESP data plane is wired in). */
+  /**
+   * Default: from config.dataPlane — the userspace ESP data plane over TUN
+   * (UserspaceDataPlane with IpLinks), or RecordingDataPlane for "recording".
+   */
   dataPlane?: DataPlane;
+  /** Interface plumbing for the default userspace data plane (tests: MemoryLinks). Default IpLinks. */
+  links?: Links;
   clock?: Clock;
   rng?: Rng;
   /** Environment (PQGATE_KEYLOG). Default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Force UDP encapsulation of ESP on every tunnel (userspace data plane). */
+  /** Force UDP encapsulation of ESP on every tunnel. Default: true with the userspace data plane, else false. */
   forceEncap?: boolean;
-  /** UDP-encapsulated ESP received on the NAT-T port; default: counted and dropped. */
+  /**
+   * UDP-encapsulated ESP received on the NAT-T port. Default: the data
+   * plane's receiveEsp when it has one (userspace), else counted and dropped.
+   */
   espHandler?: DatagramHandler;
   /**
    * For tunnels with remote_addr but no local_addr, ask the kernel's routing
@@ -119,6 +139,9 @@ export class Daemon {
   /** Inbound/outbound SPI → tunnel, for data-plane expire events. */
   private readonly spiTunnel = new Map<string, string>();
   private readonly reqidTunnel = new Map<number, string>();
+  /** Tunnel names handed to the engine (to tell removed ones on reload). */
+  private knownTunnels = new Set<string>();
+  private nattIo: NattIo | undefined;
   readonly stats = { engineErrors: 0, dataPlaneErrors: 0, espDropped: 0, sent: 0 };
 
   private constructor(opts: DaemonOptions) {
@@ -155,30 +178,101 @@ export class Daemon {
     log.info('listening', { endpoints: eps.map((e) => `${e.address}:${e.port}`) });
     // With ephemeral ports (tests) the engine must use the ports actually bound.
     const { ike: ikePort, natt: nattPort } = this.transport.boundPorts();
-    this.dataPlane = this.opts.dataPlane ?? new RecordingDataPlane();
+    this.dataPlane = this.opts.dataPlane ?? this.defaultDataPlane();
     this.dataPlane.onEvent((e) => this.onDataPlaneEvent(e));
+    const userspace = this.dataPlane instanceof UserspaceDataPlane ? this.dataPlane : undefined;
+    log.info('data plane', { dataPlane: this.dataPlane.name });
     const factory = this.opts.engineFactory ?? createEngine;
-    this.engine = await factory({ clock: this.clock, rng: this.opts.rng ?? systemRng, ikePort, nattPort, forceEncap: this.opts.forceEncap ?? false });
+    // The userspace data plane only speaks ESP-in-UDP: force encapsulation (fake NAT-D, RFC 7296 §2.23).
+    const forceEncap = this.opts.forceEncap ?? userspace !== undefined;
+    this.engine = await factory({ clock: this.clock, rng: this.opts.rng ?? systemRng, ikePort, nattPort, forceEncap });
 
-    this.transport.onIke((data, from, to) => {
-      log.trace('IKE datagram in', { from: `${from.address}:${from.port}`, to: `${to.address}:${to.port}`, bytes: data.length });
-      this.call(() => this.engine.receive(data, from, to));
-    });
+    this.transport.onIke((data, from, to) => this.onIkeDatagram(data, from, to));
     this.transport.onEsp(
       this.opts.espHandler ??
-        (() => {
-          this.stats.espDropped++;
-        }),
+        (userspace
+          ? (data, from, to) => userspace.receiveEsp(data, from, to)
+          : () => {
+              this.stats.espDropped++;
+            }),
     );
+    this.startNattReceive();
     if (this.opts.sourceAddressFor === undefined && usingUdp) this.opts.sourceAddressFor = probeSourceAddress;
     const tunnels = await this.withSourceAddresses(config.tunnels);
+    await this.applyTunnelOptions(tunnels);
     this.call(() => this.engine.loadConfig(tunnels));
+    for (const t of tunnels) this.knownTunnels.add(t.name);
     log.info(`loaded ${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'}`, { tunnels: tunnels.map((t) => t.name) });
 
     if (!this.opts.noControl) {
       this.control = new ControlServer({ path: config.controlSocket, logger: log, methods: this.methods() });
       await this.control.listen();
       log.info('control socket ready', { path: config.controlSocket });
+    }
+  }
+
+  private defaultDataPlane(): DataPlane {
+    if ((this.config.dataPlane ?? 'userspace') === 'recording') return new RecordingDataPlane();
+    // sendmmsg/recvmmsg on the NAT-T sockets when the addon can reach their descriptors.
+    if (this.transport instanceof UdpTransport) this.nattIo = NattIo.create({ transport: this.transport, log: this.log, fallback: (from, to, data) => this.transport.sendRaw(from, to, data) });
+    const batch = this.nattIo?.sender;
+    return new UserspaceDataPlane({
+      // ESP-in-UDP leaves from the NAT-T socket of the SA's local address (RFC 3948 §2.1: no marker),
+      // in sendmmsg batches when the addon can reach the socket's descriptor.
+      sendUdp: batch ? (from, to, data) => batch.send(from, to, data) : (from, to, data) => this.transport.sendRaw(from, to, data),
+      ...(batch ? { flushUdp: () => batch.flush() } : {}),
+      links: this.opts.links ?? new IpLinks(),
+      // Bursts of a fast TCP sender (GSO segments of 45 packets) overflow the TUN's default 500 while we encrypt.
+      txQueueLen: 1000,
+      clock: this.clock,
+      onError: (e) => {
+        this.stats.dataPlaneErrors++;
+        this.log.warn('data plane error', { error: e });
+      },
+    });
+  }
+
+  private onIkeDatagram(data: Uint8Array, from: Endpoint, to: Endpoint): void {
+    this.log.trace('IKE datagram in', { from: `${from.address}:${from.port}`, to: `${to.address}:${to.port}`, bytes: data.length });
+    this.call(() => this.engine.receive(data, from, to));
+  }
+
+  /**
+   * With the userspace data plane on real sockets, the NAT-T sockets are read
+   * with recvmmsg + UDP GRO (dataplane/natt-io.ts): ESP straight to the data
+   * plane, the rest (IKE behind the non-ESP marker, keepalives) demultiplexed
+   * here as UdpTransport would (RFC 3948 §2.2).
+   */
+  private startNattReceive(): void {
+    const dp = this.dataPlane;
+    if (!this.nattIo || !(dp instanceof UserspaceDataPlane)) return;
+    this.nattIo.receive({
+      onEsp: (data, from, to) => dp.receiveEsp(data, from, to),
+      onOther: (data, from, to) => {
+        const c = classifyNattDatagram(data);
+        if (c.kind === 'ike') this.onIkeDatagram(c.data, from, to);
+        else if (c.kind === 'invalid') this.log.trace('dropped datagram', { from: `${from.address}:${from.port}`, reason: c.reason });
+      },
+      onBatchEnd: () => dp.flush(),
+    });
+  }
+
+  /**
+   * Per-tunnel interface settings for the userspace data plane (inside
+   * address, MSS clamp, MTU), set before the tunnel's first Child SA and
+   * again on reload (an existing interface is reconfigured).
+   */
+  private async applyTunnelOptions(tunnels: TunnelConfig[]): Promise<void> {
+    const dp = this.dataPlane;
+    if (!(dp instanceof UserspaceDataPlane)) return;
+    for (const t of tunnels) {
+      const o: TunnelOptions = { mss: t.mss };
+      if (t.mode === 'route' && t.insideAddr !== undefined) o.insideAddr = t.insideAddr;
+      if (t.mtu !== undefined) o.mtu = t.mtu;
+      await dp.setTunnelOptions(t.name, o).catch((e: unknown) => {
+        this.stats.dataPlaneErrors++;
+        this.log.error('cannot apply tunnel interface settings', { tunnel: t.name, error: e });
+      });
     }
   }
 
@@ -213,7 +307,7 @@ export class Daemon {
       return { tunnel, command: kind };
     };
     return {
-      status: () => this.status(),
+      status: () => this.statusWithCounters(),
       up: tunnelCmd('up'),
       down: tunnelCmd('down'),
       dpd: tunnelCmd('dpd'),
@@ -247,6 +341,40 @@ export class Daemon {
     }
   }
 
+  /**
+   * status() plus each Child SA's data-plane counters (bytes, packets, replay
+   * drops, ICV failures; DataPlane.querySa), as `pqgate status` shows them.
+   */
+  async statusWithCounters(): Promise<IkeSaStatus[]> {
+    const st = this.status();
+    for (const sa of st) for (const c of sa.children) await this.addCounters(c);
+    return st;
+  }
+
+  private async addCounters(c: ChildSaStatus): Promise<void> {
+    const spiIn = parseInt(c.spiIn, 16);
+    const spiOut = parseInt(c.spiOut, 16);
+    let cin, cout;
+    try {
+      [cin, cout] = await Promise.all([this.dataPlane.querySa(spiIn, 'in'), this.dataPlane.querySa(spiOut, 'out')]);
+    } catch (e) {
+      this.log.debug('querySa failed', { error: e });
+      return;
+    }
+    if (cin) {
+      c.bytesIn = cin.bytes;
+      c.packetsIn = cin.packets;
+      c.replayDrops = cin.replayDrops;
+      c.authFailures = cin.authFailures;
+      c.lastInAt = cin.lastUsed;
+    }
+    if (cout) {
+      c.bytesOut = cout.bytes;
+      c.packetsOut = cout.packets;
+      c.lastOutAt = cout.lastUsed;
+    }
+  }
+
   command(cmd: Command): void {
     this.call(() => this.engine.command(cmd));
   }
@@ -262,17 +390,28 @@ export class Daemon {
     if (next.nattPort !== cur.nattPort) restartRequired.push('natt_port');
     if (next.controlSocket !== cur.controlSocket) restartRequired.push('control_socket');
     if (next.keylog !== cur.keylog) restartRequired.push('keylog');
+    if ((next.dataPlane ?? 'userspace') !== (cur.dataPlane ?? 'userspace')) restartRequired.push('data_plane');
     if (restartRequired.length) this.log.warn('configuration changes that take effect only after a restart', { fields: restartRequired });
     // Keep the running values of restart-only fields so config and reality agree.
-    this.config = { ...next, listen: cur.listen, ikePort: cur.ikePort, nattPort: cur.nattPort, controlSocket: cur.controlSocket, ...(cur.keylog !== undefined ? { keylog: cur.keylog } : {}) };
+    this.config = { ...next, listen: cur.listen, ikePort: cur.ikePort, nattPort: cur.nattPort, controlSocket: cur.controlSocket, ...(cur.keylog !== undefined ? { keylog: cur.keylog } : {}), ...(cur.dataPlane !== undefined ? { dataPlane: cur.dataPlane } : {}) };
     if (this.config.keylog === undefined) delete this.config.keylog;
+    if (this.config.dataPlane === undefined) delete this.config.dataPlane;
     this.log.setLevel(next.logLevel);
     if (this.transport instanceof UdpTransport) {
       const r = await this.transport.refresh();
-      if (r.added.length || r.removed.length) this.log.info('listen addresses changed', r);
+      if (r.added.length || r.removed.length) {
+        this.log.info('listen addresses changed', r);
+        this.nattIo?.sync(); // sockets came and went: take the new ones over, release the old
+      }
     }
     const tunnels = await this.withSourceAddresses(this.config.tunnels);
+    await this.applyTunnelOptions(tunnels);
+    const removed = [...this.knownTunnels].filter((n) => !tunnels.some((t) => t.name === n));
     this.call(() => this.engine.loadConfig(tunnels));
+    // After the engine's delete-child actions (same chain): a removed route-based tunnel's interface goes too.
+    const dp = this.dataPlane;
+    if (dp instanceof UserspaceDataPlane) for (const name of removed) this.enqueueDataPlane('remove interface', () => dp.removeTunnel(name));
+    this.knownTunnels = new Set(tunnels.map((t) => t.name));
     this.log.info('configuration reloaded', { tunnels: tunnels.map((t) => t.name) });
     return { tunnels: tunnels.map((t) => t.name), restartRequired };
   }
@@ -336,12 +475,14 @@ export class Daemon {
   }
 
   private async deleteChild(a: DeleteChildAction): Promise<void> {
-    for (const p of a.policies) await this.dataPlane.deletePolicy(p);
+    // A rekeyed Child SA's successor (same reqid) already installed the same
+    // policies: removing them would cut the new SA off (engine-types.ts).
+    if (!a.rekeyed) for (const p of a.policies) await this.dataPlane.deletePolicy(p);
     await this.dataPlane.deleteSa(a.inboundSpi, 'in');
     await this.dataPlane.deleteSa(a.outboundSpi, 'out');
     this.spiTunnel.delete(`in:${a.inboundSpi >>> 0}`);
     this.spiTunnel.delete(`out:${a.outboundSpi >>> 0}`);
-    for (const p of a.policies) this.reqidTunnel.delete(p.reqid);
+    if (!a.rekeyed) for (const p of a.policies) this.reqidTunnel.delete(p.reqid);
   }
 
   private onDataPlaneEvent(e: Parameters<Parameters<DataPlane['onEvent']>[0]>[0]): void {
@@ -378,6 +519,12 @@ export class Daemon {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerAt = undefined;
+      // libuv schedules from its cached loop time, which lags behind the clock after a long
+      // turn (a busy data plane): the timer can fire a little early. Wait out the rest.
+      if (this.clock.now() < next) {
+        this.arm();
+        return;
+      }
       this.call(() => this.engine.tick());
     }, delay);
   }
@@ -411,6 +558,7 @@ export class Daemon {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.dpChain;
+    this.nattIo?.close(); // before the transport closes the sockets whose descriptors it borrows
     // UdpTransport.close() waits for in-flight sends, so the DELETEs leave.
     await this.transport?.close().catch((e: unknown) => this.log.error('closing sockets failed', { error: e }));
     await this.control?.close().catch((e: unknown) => this.log.error('closing control socket failed', { error: e }));

@@ -48,11 +48,12 @@ const MIN_PSK_CHARS = 16;
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
-const TOP_KEYS = ['version', 'listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'tunnels'] as const;
+const TOP_KEYS = ['version', 'listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane', 'tunnels'] as const;
+const DATA_PLANES = ['userspace', 'recording'] as const;
 const TUNNEL_KEYS = [
   'name', 'enabled', 'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals',
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
-  'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss',
+  'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
 ] as const;
 
 type Obj = Record<string, unknown>;
@@ -315,6 +316,8 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx): { tunne
   const replayWindow = ctx.int(t, 'replay_window', P('replay_window'), 0, 4096) ?? TUNNEL_DEFAULTS.replayWindow;
   let mss = ctx.int(t, 'mss', P('mss'), 0, 65495) ?? TUNNEL_DEFAULTS.mss;
   if (mss !== 0 && mss < 536) mss = ctx.err(P('mss'), `must be 0 (off) or at least 536, got ${mss}`) ?? 0;
+  // Tunnel interface MTU (userspace data plane TUN; 16384 = its read buffer size).
+  const mtu = ctx.int(t, 'mtu', P('mtu'), 576, 16384);
 
   if (ctx.errors.length !== before || name === undefined || psk === undefined || localId === undefined || !ikeProposals || !espProposals || rekeyTime === undefined || childRekeyTime === undefined)
     return { name, enabled };
@@ -342,6 +345,7 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx): { tunne
     replayWindow,
     ...(insideAddr !== undefined ? { insideAddr } : {}),
     mss,
+    ...(mtu !== undefined ? { mtu } : {}),
   };
   return { tunnel, name, enabled };
 }
@@ -402,6 +406,7 @@ export function parseDaemonConfig(json: unknown, opts: ParseOptions = {}): Daemo
   const logLevel: LogLevel = ctx.oneOf(o, 'log_level', 'log_level', LOG_LEVELS) ?? DAEMON_DEFAULTS.logLevel;
   const kl = ctx.str(o, 'keylog', 'keylog');
   const keylog = kl !== undefined ? resolvePath(kl, opts.baseDir) : undefined;
+  const dataPlane = ctx.oneOf(o, 'data_plane', 'data_plane', DATA_PLANES);
 
   const tunnels: TunnelConfig[] = [];
   const rawTunnels = o.tunnels;
@@ -427,6 +432,7 @@ export function parseDaemonConfig(json: unknown, opts: ParseOptions = {}): Daemo
     controlSocket,
     tunnels,
     ...(keylog !== undefined ? { keylog } : {}),
+    ...(dataPlane !== undefined ? { dataPlane } : {}),
     logLevel,
   };
 }

@@ -71,6 +71,12 @@ export interface TunnelStatus {
   sas: IkeSaStatus[];
   /** Configured tunnels with no IKE SA, with the last error in plain words. */
   idle: { tunnel: string; lastError: string | null; nextAttemptAt: number | null }[];
+  /**
+   * The daemon's clock (ms) when the snapshot was taken. establishedAt,
+   * rekeyAt, installedAt, lastInAt/lastOutAt and nextAttemptAt are on this
+   * (monotonic) clock, so clients show them relative to it.
+   */
+  now?: number;
 }
 
 /** Method name -> [params, result]. */
@@ -95,9 +101,30 @@ export interface ControlApi {
   /** Apply a whole document (secrets may be "<set>" = keep the current one); optional commit-confirmed timeout. */
   'config.set': [{ document: unknown; comment?: string; confirmTimeoutSec?: number } & Actor, { revision: RevisionInfo }];
   /** Add/replace/remove one tunnel; `preset` pre-fills the fields (presets are data: firmware/presets). */
-  'config.tunnel.put': [{ tunnel: Record<string, unknown>; preset?: string; comment?: string; confirmTimeoutSec?: number } & Actor, { revision: RevisionInfo }];
+  'config.tunnel.put': [
+    {
+      tunnel: Record<string, unknown>;
+      preset?: string;
+      /** Values for the preset's {templates} (Cloudflare: tunnel_id, account_id); presets.ts ApplyPresetOptions.params. */
+      params?: Record<string, string>;
+      comment?: string;
+      confirmTimeoutSec?: number;
+    } & Actor,
+    { revision: RevisionInfo },
+  ];
   'config.tunnel.delete': [{ name: string; comment?: string; confirmTimeoutSec?: number } & Actor, { revision: RevisionInfo }];
-  'config.presets': [Record<string, never>, { name: string; description: string; tunnel: Record<string, unknown> }[]];
+  'config.presets': [
+    Record<string, never>,
+    {
+      name: string;
+      description: string;
+      tunnel: Record<string, unknown>;
+      /** presets.ts Preset: short title, the {template} parameters and the fields the user must supply. */
+      title?: string;
+      params?: Record<string, { description: string; pattern: string }>;
+      requires?: string[];
+    }[],
+  ];
   'config.import': [{ document: unknown; comment?: string } & Actor, { revision: RevisionInfo }];
   /** Backup document (+ schema_version); includeSecrets only for an authorised backup download. */
   'config.export': [{ includeSecrets?: boolean } & Partial<Actor>, { document: unknown }];

@@ -15,6 +15,12 @@ export interface LinkConfig {
   mtu: number;
   /** Inside addresses in CIDR form, e.g. "10.100.0.9/31". */
   addresses: string[];
+  /**
+   * Queue of packets the host routed into the device that the data plane has
+   * not read yet (the kernel's TUN default is 500; a full queue drops, which
+   * TCP sees as loss). Unset = leave the kernel's default.
+   */
+  txQueueLen?: number;
 }
 
 export interface Links {
@@ -67,7 +73,7 @@ export class IpLinks implements Links {
         if (!/No such device|Cannot find device/.test(String((e as { stderr?: string }).stderr))) throw new LinkError(`move ${name} to ${this.opts.netns}: ${(e as Error).message}`, { cause: e });
       }
     }
-    await this.ip(['link', 'set', 'dev', name, 'mtu', String(cfg.mtu)]);
+    await this.ip(['link', 'set', 'dev', name, 'mtu', String(cfg.mtu), ...(cfg.txQueueLen ? ['txqueuelen', String(cfg.txQueueLen)] : [])]);
     for (const a of cfg.addresses) await this.ip(['addr', 'replace', a, 'dev', name]);
     await this.ip(['link', 'set', 'dev', name, 'up']);
   }

@@ -104,6 +104,11 @@ export class Spd {
   private readonly inbound = new Map<number, SpdEntry[]>();
   private readonly keys = new Map<string, SpdEntry>();
 
+  /** Whether an identical policy is installed. */
+  has(p: PolicySpec): boolean {
+    return this.keys.has(policyKey(p));
+  }
+
   /** Add (or replace an identical) policy. */
   add(p: PolicySpec): SpdEntry {
     const key = policyKey(p);

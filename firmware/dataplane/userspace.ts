@@ -32,7 +32,7 @@ import { systemClock } from '../util/clock.js';
 import { PqError } from '../util/errors.js';
 import { DecapStatus, EspSa } from './esp/sa.js';
 import { clampMss, icmpTooBig, newFlow, parseFlow, rangeToCidrs, type Flow } from './ip.js';
-import type { Links } from './links.js';
+import type { LinkConfig, Links } from './links.js';
 import { Spd } from './spd.js';
 import type { TunDevice } from './tun/device.js';
 import { MAX_TUN_MTU } from './tun/tun.js';
@@ -40,12 +40,16 @@ import { MAX_TUN_MTU } from './tun/tun.js';
 export interface UserspaceDataPlaneOptions {
   /** Send one ESP-in-UDP datagram; the data plane hands over ownership of `data`. */
   sendUdp(from: Endpoint, to: Endpoint, data: Uint8Array): void;
+  /** Called after each TUN read batch: a batching sendUdp sends what it queued (udp-batch.ts). */
+  flushUdp?(): void;
   links: Links;
   clock?: Clock;
   /** Outer path MTU used for DF decisions (default 1500). */
   pathMtu?: number;
   /** MTU of the TUN devices (default 1400, as strongSwan's kernel-libipsec). */
   tunMtu?: number;
+  /** txqueuelen of the TUN devices (unset: the kernel's 500); see LinkConfig.txQueueLen. */
+  txQueueLen?: number;
   /** TCP MSS clamp for every tunnel, 0 = off (default); setTunnelOptions overrides per tunnel. */
   mss?: number;
   /** Shared TUN device for policy-based tunnels (default "pqpol0"). */
@@ -102,6 +106,8 @@ interface SaState {
 interface Device {
   ifId: number;
   name: string;
+  /** The tunnel that created it (route-based: its only tunnel). */
+  tunnel: string;
   tun: TunDevice;
   ready: Promise<void>;
   /** Decrypted packets waiting for the batched write. */
@@ -161,12 +167,14 @@ export class UserspaceDataPlane implements DataPlane {
     return undefined;
   }
 
-  private linkConfig(ifId: number, tunnel: string): { mtu: number; addresses: string[] } {
+  private linkConfig(ifId: number, tunnel: string): LinkConfig {
     const t = this.tunnelOpts.get(tunnel) ?? {};
-    return {
+    const c: LinkConfig = {
       mtu: t.mtu ?? this.opts.tunMtu ?? 1400,
       addresses: ifId !== 0 && t.insideAddr ? [t.insideAddr] : [],
     };
+    if (this.opts.txQueueLen) c.txQueueLen = this.opts.txQueueLen;
+    return c;
   }
 
   private deviceName(ifId: number, tunnel: string): string {
@@ -183,7 +191,7 @@ export class UserspaceDataPlane implements DataPlane {
     if (!d) {
       const name = this.deviceName(ifId, tunnel);
       const tun = this.opts.links.openTun(name);
-      const dev: Device = { ifId, name: tun.name, tun, ready: Promise.resolve(), pending: [], routes: new Map() };
+      const dev: Device = { ifId, name: tun.name, tunnel, tun, ready: Promise.resolve(), pending: [], routes: new Map() };
       this.devices.set(ifId, dev);
       tun.start((pkts, n) => this.onTunPackets(dev, pkts, n));
       dev.ready = this.opts.links.configure(dev.name, this.linkConfig(ifId, tunnel)).catch((e: unknown) => {
@@ -196,6 +204,12 @@ export class UserspaceDataPlane implements DataPlane {
     }
     await d.ready;
     return d;
+  }
+
+  /** Remove the interface of route-based tunnel `tunnel` (tunnel removed from the configuration). */
+  async removeTunnel(tunnel: string): Promise<void> {
+    for (const d of [...this.devices.values()]) if (d.ifId !== 0 && d.tunnel === tunnel) await this.removeInterface(d.ifId);
+    this.tunnelOpts.delete(tunnel);
   }
 
   /** Remove a route-based tunnel's interface (its routes go with it). */
@@ -265,8 +279,10 @@ export class UserspaceDataPlane implements DataPlane {
 
   async addPolicy(p: PolicySpec): Promise<void> {
     if (this.closed) throw new DataPlaneError('ERR_CLOSED', 'data plane closed');
+    const known = this.spd.has(p);
     const e = this.spd.add(p);
-    if (p.direction !== 'out') return;
+    // A rekey successor installs the identical policy again (same reqid): nothing new to route.
+    if (p.direction !== 'out' || known) return;
     const d = await this.ensureDevice(p.ifId, p.tunnel);
     for (const cidr of this.routesFor(e.spec)) {
       const n = d.routes.get(cidr) ?? 0;
@@ -381,6 +397,7 @@ export class UserspaceDataPlane implements DataPlane {
         this.opts.onError?.(e as Error);
       }
     }
+    this.opts.flushUdp?.();
     this.flush(); // ICMP errors generated for this batch
   }
 

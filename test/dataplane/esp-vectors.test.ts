@@ -63,7 +63,7 @@ describe('AEAD core against the McGrew-Viega GCM test cases', () => {
       // ESP view of a 96-bit GCM IV: the first 4 bytes are the KEYMAT salt, the last 8 the explicit IV (RFC 4106 §4).
       const iv12 = fromHex(c.iv);
       const key = fromHex(c.key);
-      const t = createEspTransform(Encr.AES_GCM_16, key.length * 8, concat(key, iv12.subarray(0, 4)), 0, new Uint8Array(0)) as AeadTransform;
+      const t = createEspTransform(Encr.AES_GCM_16, key.length * 8, concat(key, iv12.subarray(0, 4)), 0, new Uint8Array(0), false) as AeadTransform;
       expect(t).toBeInstanceOf(AeadTransform);
       const pt = fromHex(c.plaintext);
       const out = new Uint8Array(pt.length + 16);

@@ -58,6 +58,8 @@ export interface EspSaParams {
   integKey: Uint8Array;
   esn: boolean;
   replayWindow: number;
+  /** Use the addon's AEAD contexts when available (default true); false = node:crypto only. */
+  native?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -77,7 +79,7 @@ export class EspSa {
     if (!Number.isInteger(p.spi) || p.spi < 256 || p.spi > 0xffff_ffff) throw new RangeError(`spi: expected 256..2^32-1 (RFC 4303 §2.1), got ${p.spi}`);
     this.spi = p.spi;
     this.esn = p.esn;
-    this.transform = createEspTransform(p.encrId, p.encrKeyBits, p.encrKey, p.integId, p.integKey);
+    this.transform = createEspTransform(p.encrId, p.encrKeyBits, p.encrKey, p.integId, p.integKey, p.native ?? true);
     this.replay = new ReplayWindow(p.replayWindow, p.esn);
     this.seqLimit = p.esn ? SEQ_LIMIT_ESN : SEQ_LIMIT_32;
     this.seqSoft = p.esn ? SEQ_SOFT_ESN : SEQ_SOFT_32;

@@ -20,11 +20,14 @@
  * node:crypto has no "encrypt into this buffer" call and no reusable AEAD
  * context, so each packet creates one cipher object (about 5 µs, which is
  * where the time goes; see bench/esp-micro.ts). Everything else (AAD,
- * nonce, key objects) is reused.
+ * nonce, key objects) is reused. The AEAD algorithms therefore run on the
+ * pqtun addon's per-SA OpenSSL contexts when it is built (native-aead.ts);
+ * AeadTransform below is the reference implementation they are tested against.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { Encr, IntegId } from '../../ikev2/constants.js';
 import { PqError } from '../../util/errors.js';
+import { nativeAead, NativeAeadTransform } from './native-aead.js';
 
 export interface EspTransform {
   readonly name: string;
@@ -232,9 +235,12 @@ class CbcHmacTransform implements EspTransform {
 
 /**
  * Build the transform for an SA. `encrKey` includes the 4-byte salt for
- * AEAD algorithms (SaSpec convention); `encrKeyBits` excludes it.
+ * AEAD algorithms (SaSpec convention); `encrKeyBits` excludes it. AEAD
+ * algorithms run on the addon's OpenSSL contexts (native-aead.ts) when it
+ * is available, unless `native` is false; AeadTransform is the reference.
  */
-export function createEspTransform(encrId: number, encrKeyBits: number, encrKey: Uint8Array, integId: number, integKey: Uint8Array): EspTransform {
+export function createEspTransform(encrId: number, encrKeyBits: number, encrKey: Uint8Array, integId: number, integKey: Uint8Array, native = true): EspTransform {
+  const lib = native ? nativeAead() : undefined;
   const keyBytes = encrKeyBits / 8;
   switch (encrId) {
     case Encr.AES_GCM_8:
@@ -244,12 +250,14 @@ export function createEspTransform(encrId: number, encrKeyBits: number, encrKey:
       if (encrKey.length !== keyBytes + 4) throw new EspAlgorithmError(`AES-GCM: key must be ${keyBytes}+4 salt bytes, got ${encrKey.length}`);
       if (integId !== IntegId.NONE) throw new EspAlgorithmError('AES-GCM: combined mode takes no integrity algorithm (RFC 4106 §5)');
       const icv = GCM_ICV[encrId]!;
-      return new AeadTransform(`AES_GCM_${icv}_${encrKeyBits}`, `aes-${encrKeyBits}-gcm` as 'aes-128-gcm', encrKey, icv);
+      const name = `AES_GCM_${icv}_${encrKeyBits}`;
+      const alg = `aes-${encrKeyBits}-gcm` as 'aes-128-gcm';
+      return lib ? new NativeAeadTransform(name, alg, encrKey, icv, lib) : new AeadTransform(name, alg, encrKey, icv);
     }
     case Encr.CHACHA20_POLY1305: {
       if (encrKeyBits !== 256 || encrKey.length !== 36) throw new EspAlgorithmError(`ChaCha20-Poly1305: key must be 32+4 salt bytes, got ${encrKey.length}`);
       if (integId !== IntegId.NONE) throw new EspAlgorithmError('ChaCha20-Poly1305: combined mode takes no integrity algorithm (RFC 7634 §2)');
-      return new AeadTransform('CHACHA20_POLY1305', 'chacha20-poly1305', encrKey, 16);
+      return lib ? new NativeAeadTransform('CHACHA20_POLY1305', 'chacha20-poly1305', encrKey, 16, lib) : new AeadTransform('CHACHA20_POLY1305', 'chacha20-poly1305', encrKey, 16);
     }
     case Encr.AES_CBC: {
       if (![16, 24, 32].includes(keyBytes) || encrKey.length !== keyBytes) throw new EspAlgorithmError(`AES-CBC: unsupported key (${encrKeyBits} bits, ${encrKey.length} bytes)`);
