@@ -13,6 +13,10 @@
  * own parsers (ikev2/sa/proposal.ts, identity.ts, ts.ts) so the config cannot
  * accept what the engine would reject.
  */
+import { loadLocalCredentials, type LocalCredentials } from '../auth/peer.js';
+import { loadCertificates } from '../auth/certs.js';
+import type { Certificate } from '../auth/x509.js';
+import type { SignatureScheme } from '../auth/signature.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { DaemonConfig, FragmentationMode, Identity, StartAction, TsConfig, TunnelConfig } from './types.js';
@@ -54,6 +58,12 @@ const TUNNEL_KEYS = [
   'name', 'enabled', 'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals',
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
   'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
+  'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth',
+] as const;
+const SCHEMES = [
+  'ecdsa-p256-sha256', 'ecdsa-p256-sha384', 'ecdsa-p256-sha512', 'ecdsa-p384-sha256', 'ecdsa-p384-sha384', 'ecdsa-p384-sha512',
+  'ecdsa-p521-sha256', 'ecdsa-p521-sha384', 'ecdsa-p521-sha512', 'rsa-pss-sha256', 'rsa-pss-sha384', 'rsa-pss-sha512',
+  'rsa-pkcs1-sha256', 'rsa-pkcs1-sha384', 'rsa-pkcs1-sha512', 'ed25519', 'ml-dsa-65',
 ] as const;
 
 type Obj = Record<string, unknown>;
@@ -231,7 +241,62 @@ function parseIdField(ctx: Ctx, t: Obj, key: 'local_id' | 'remote_id', path: str
   }
 }
 
-function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx): { tunnel?: TunnelConfig; name?: string; enabled: boolean } {
+/**
+ * auth 'pubkey' (RFC 7427 signatures): our certificate + key (+ chain) and
+ * the CAs the peer's certificate must chain to, loaded from PEM/DER files
+ * (paths relative to the configuration file). Every failure names its field.
+ */
+function parsePubkey(ctx: Ctx, t: Obj, P: (k: string) => string, baseDir: string | undefined): { localCreds?: LocalCredentials; caCerts?: Certificate[]; allowedSchemes?: SignatureScheme[] } {
+  const file = (k: string, v: unknown): Uint8Array | undefined => {
+    if (typeof v !== 'string' || v === '') return ctx.err(P(k), `must be a file path, got ${typeName(v)}`);
+    try {
+      return new Uint8Array(readFileSync(resolvePath(v, baseDir)));
+    } catch (e) {
+      return ctx.err(P(k), `cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const out: { localCreds?: LocalCredentials; caCerts?: Certificate[]; allowedSchemes?: SignatureScheme[] } = {};
+  if (t.cert === undefined) ctx.err(P('cert'), 'is required (auth = pubkey)');
+  if (t.key === undefined) ctx.err(P('key'), 'is required (auth = pubkey)');
+  if (t.ca_certs === undefined) ctx.err(P('ca_certs'), 'is required (auth = pubkey): the CA certificates peers must chain to');
+  const cert = t.cert !== undefined ? file('cert', t.cert) : undefined;
+  const key = t.key !== undefined ? file('key', t.key) : undefined;
+  const chain = t.cert_chain !== undefined ? file('cert_chain', t.cert_chain) : undefined;
+  if (cert && key) {
+    try {
+      out.localCreds = loadLocalCredentials({ cert, key, ...(chain ? { chain } : {}) });
+    } catch (e) {
+      ctx.err(P('key'), `certificate/key: ${(e as Error).message} (key not shown)`);
+    }
+  }
+  if (t.ca_certs !== undefined) {
+    const list = ctx.strList(t, 'ca_certs', P('ca_certs'));
+    const cas: Certificate[] = [];
+    for (const { value, path } of list ?? []) {
+      const data = file('ca_certs', value);
+      if (!data) continue;
+      try {
+        cas.push(...loadCertificates(data));
+      } catch (e) {
+        ctx.err(path, `not a certificate: ${(e as Error).message}`);
+      }
+    }
+    if (list && list.length === 0) ctx.err(P('ca_certs'), 'must name at least one CA certificate');
+    out.caCerts = cas;
+  }
+  if (t.allowed_schemes !== undefined) {
+    const list = ctx.strList(t, 'allowed_schemes', P('allowed_schemes'));
+    const ok: SignatureScheme[] = [];
+    for (const { value, path } of list ?? []) {
+      if ((SCHEMES as readonly string[]).includes(value)) ok.push(value as SignatureScheme);
+      else ctx.err(path, `unknown signature scheme '${value.slice(0, 40)}' (one of ${SCHEMES.join(', ')})`);
+    }
+    out.allowedSchemes = ok;
+  }
+  return out;
+}
+
+function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx, baseDir?: string): { tunnel?: TunnelConfig; name?: string; enabled: boolean } {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     ctx.err(path, `must be an object, got ${typeName(raw)}`);
     return { enabled: false };
@@ -272,8 +337,13 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx): { tunne
   let remoteId: Identity | undefined = rid?.id;
   if (rid && !rid.given && remoteAddr !== undefined) remoteId = parseIdentity(remoteAddr);
 
-  ctx.oneOf(t, 'auth', P('auth'), ['psk'] as const);
-  const psk = parsePsk(ctx, t, P('psk'));
+  const auth = ctx.oneOf(t, 'auth', P('auth'), ['psk', 'pubkey'] as const) ?? 'psk';
+  const psk = auth === 'psk' ? parsePsk(ctx, t, P('psk')) : new Uint8Array(0);
+  if (auth === 'pubkey' && t.psk !== undefined) ctx.err(P('psk'), "not used with auth 'pubkey' (value not shown)");
+  if (auth === 'psk') for (const k of ['cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes']) if (t[k] !== undefined) ctx.err(P(k), "only used with auth 'pubkey'");
+  const pub = auth === 'pubkey' ? parsePubkey(ctx, t, P, baseDir) : {};
+  // draft-ietf-ipsecme-ikev2-downgrade-prevention: announce and use full-transcript AUTH ('on'), require it, or not.
+  const fullTranscriptAuth = ctx.oneOf(t, 'full_transcript_auth', P('full_transcript_auth'), ['off', 'on', 'required'] as const);
 
   const ikeProposals = parseProposals(ctx, t, 'proposals', P('proposals'), 'ike');
   const espProposals = parseProposals(ctx, t, 'esp_proposals', P('esp_proposals'), 'esp');
@@ -328,8 +398,10 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx): { tunne
     remotePort,
     localId,
     ...(remoteId !== undefined ? { remoteId } : {}),
-    auth: 'psk',
+    auth,
     psk,
+    ...pub,
+    ...(fullTranscriptAuth !== undefined ? { fullTranscriptAuth } : {}),
     ikeProposals,
     espProposals,
     localTs,
@@ -414,7 +486,7 @@ export function parseDaemonConfig(json: unknown, opts: ParseOptions = {}): Daemo
   else if (Array.isArray(rawTunnels)) {
     const seen = new Map<string, number>();
     rawTunnels.forEach((raw, i) => {
-      const r = parseTunnel(ctx, raw, `tunnels[${i}]`, top);
+      const r = parseTunnel(ctx, raw, `tunnels[${i}]`, top, opts.baseDir);
       if (r.name !== undefined) {
         const prev = seen.get(r.name);
         if (prev !== undefined) ctx.err(`tunnels[${i}].name`, `duplicate tunnel name '${r.name}' (also tunnels[${prev}])`);
