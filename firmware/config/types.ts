@@ -73,6 +73,10 @@ export interface TunnelConfig {
   childRekeyTime: number;
   /** DPD / liveness interval, seconds (0 = off). */
   dpdDelay: number;
+  /** First retransmission timeout, seconds (default 4, strongSwan's); with the tries it bounds dead-peer detection. */
+  retransmitTimeout?: number;
+  /** Retransmissions before the peer is declared dead (default 5). */
+  retransmitTries?: number;
   /** Anti-replay window in packets (0 = off). */
   replayWindow: number;
   /** Inside address for route-based tunnels, e.g. "10.100.0.9/31". */

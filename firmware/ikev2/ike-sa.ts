@@ -203,6 +203,19 @@ export class IkeSa {
     return this.state === 'CONNECTING' || this.state === 'INTERMEDIATE' || this.state === 'AUTHENTICATING';
   }
 
+  /**
+   * Retransmission schedule: the engine's (strongSwan's retransmit_timeout /
+   * _base / _tries), with the tunnel's own timeout and tries if configured
+   * (Cisco `dpd <interval> <retries>`, FortiOS dpd-retryinterval/-retrycount):
+   * they bound how fast a dead peer is noticed.
+   */
+  get retransmitPolicy(): import('./context.js').RetransmitPolicy {
+    const base = this.ctx.opts.retransmit;
+    const t = this.tunnel;
+    if (t.retransmitTimeout === undefined && t.retransmitTries === undefined) return base;
+    return { ...base, timeout: t.retransmitTimeout !== undefined ? t.retransmitTimeout * 1000 : base.timeout, tries: t.retransmitTries ?? base.tries };
+  }
+
   get alive(): boolean {
     return this.state !== 'DELETED' && this.state !== 'FAILED';
   }
@@ -325,7 +338,7 @@ export class IkeSa {
     const msg = this.header(spec.exchange, mid, false, !spec.plain, payloads);
     const enc = this.encode(msg);
     const sent: SentInfo = { mid, intAuthA: enc.intAuthA, intAuthP: enc.intAuthP, raw: spec.plain ? enc.datagrams[0] : undefined };
-    const rt = this.ctx.opts.retransmit;
+    const rt = this.retransmitPolicy;
     this.outstanding = {
       spec,
       sent,
@@ -393,7 +406,7 @@ export class IkeSa {
       return;
     }
     if (!o || now < o.deadline) return;
-    const rt = this.ctx.opts.retransmit;
+    const rt = this.retransmitPolicy;
     if (o.retries >= rt.tries) {
       this.outstanding = undefined;
       this.log('warn', `giving up ${exchangeName(o.spec.exchange)} request after ${o.retries} retransmits`);
