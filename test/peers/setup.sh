@@ -55,7 +55,7 @@ MIRROR="${PQGATE_DEBIAN_MIRROR:-$(mirror_base)}"
 
 # ---------------------------------------------------------------- host packages
 host_packages() {
-  local want=(iproute2 nftables tshark mmdebstrap iperf3 procps psmisc util-linux iputils-ping)
+  local want=(iproute2 nftables tshark mmdebstrap iperf3 procps psmisc util-linux iputils-ping openssl)
   local missing=() p
   for p in "${want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

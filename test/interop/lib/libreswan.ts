@@ -9,6 +9,10 @@
  *   ipsec.conf, ipsec.secrets   bound to /etc/ipsec.conf, /etc/ipsec.secrets
  *   run/                        bound to /run (pluto/pluto.ctl, pluto.pid)
  *   log/pluto.log               pluto's log (plutodebug levels from `debug`)
+ *   <nss.dir>                   (optional) bound to /etc/pqgate-nss for the
+ *                               NSS imports in `nss.commands`
+ * pluto's NSS database (/var/lib/ipsec/nss) lives in the instance's overlay
+ * upper layer, so it goes away with the instance directory.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -52,7 +56,20 @@ export interface LibreswanOptions {
   debug?: string;
   /** Extra `config setup` lines. */
   setup?: Record<string, string>;
+  /**
+   * Certificates and keys for pluto's NSS database: the host directory `dir`
+   * is bound to /etc/pqgate-nss and `commands` (certutil / pk12util against
+   * sql:/var/lib/ipsec/nss) run inside the root after `ipsec initnss`, before
+   * pluto starts; any failing command aborts the start (its output goes to
+   * log/stdout.log).
+   */
+  nss?: { dir: string; commands: string[] };
 }
+
+/** Where `LibreswanOptions.nss.dir` appears inside the root. */
+export const NSS_IMPORT_DIR = '/etc/pqgate-nss';
+/** pluto's NSS database as certutil/pk12util name it. */
+export const NSS_DB = 'sql:/var/lib/ipsec/nss';
 
 /** One line of `ipsec showstates` (libreswan 5 prints `#N: "conn":port STATE_... (...)`). */
 export interface PlutoState {
@@ -136,9 +153,10 @@ export class Libreswan {
           { host: join(dir, 'ipsec.secrets'), target: '/etc/ipsec.secrets' },
           { host: join(dir, 'run'), target: '/run' },
           { host: join(dir, 'log'), target: '/var/log/pqgate' },
+          ...(o.nss ? [{ host: o.nss.dir, target: NSS_IMPORT_DIR }] : []),
         ],
         // pluto needs an initialised NSS database (the package leaves it empty).
-        prepare: 'mkdir -p /run/pluto && ipsec initnss >/dev/null 2>&1 || true',
+        prepare: 'mkdir -p /run/pluto && ipsec initnss >/dev/null 2>&1 || true' + (o.nss ? ['', 'set -e', ...o.nss.commands].join('\n') : ''),
         argv: ['/usr/libexec/ipsec/pluto', '--nofork', '--config', '/etc/ipsec.conf', '--rundir', '/run/pluto'],
         outFile: join(dir, 'log', 'stdout.log'),
         comm: 'pluto',
