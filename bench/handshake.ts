@@ -47,6 +47,7 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
       listen: [pair.rightAddr],
       control_socket: join(dir, 'control.sock'),
       log_level: 'warn',
+      data_plane: process.env.PQGATE_BENCH_DATAPLANE ?? 'recording',
       tunnels: [
         {
           name: 'hub',
@@ -64,7 +65,9 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
       ],
     };
     writeFileSync(join(dir, 'resp.json'), JSON.stringify(conf));
-    const resp = pair.right.spawn(['node', join(root, 'dist/firmware/cli.js'), 'daemon', '--config', join(dir, 'resp.json')], join(dir, 'resp.log'), 'pqgate responder');
+    // --profile: CPU profiles of both pqgate processes (node --cpu-prof) into bench-profiles/.
+    const prof = argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : [];
+    const resp = pair.right.spawn(['env', ...(process.env.PQGATE_ESP_NATIVE !== undefined ? [`PQGATE_ESP_NATIVE=${process.env.PQGATE_ESP_NATIVE}`] : []), 'node', ...prof, join(root, 'dist/firmware/cli.js'), 'daemon', '--config', join(dir, 'resp.json')], join(dir, 'resp.log'), 'pqgate responder');
     for (let i = 0; i < 100; i++) {
       await sleep(100);
       try {
@@ -75,10 +78,11 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
     }
     const r = await pair.left.exec(
       'node',
-      [join(root, 'dist/bench/pqgate-initiator.js'), JSON.stringify({ local: pair.leftAddr, remote: pair.rightAddr, proposal, psk, concurrency, setups })],
+      [...(argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : []), join(root, 'dist/bench/pqgate-initiator.js'), JSON.stringify({ local: pair.leftAddr, remote: pair.rightAddr, proposal, psk, concurrency, setups })],
       { timeoutMs: 600_000 },
     );
     await resp.stop();
+    if (process.env.PQGATE_BENCH_TRACE === '1') writeFileSync(join(root, 'bench-profiles', 'trace.log'), r.stderr);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number };
   } finally {
     await pair.destroy();

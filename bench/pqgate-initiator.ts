@@ -113,10 +113,14 @@ async function main(): Promise<void> {
     apply(engine.receive(data, from, to));
   });
 
+  const trace = process.env.PQGATE_BENCH_TRACE === '1';
+  const tr = (m: string) => trace && process.stderr.write(`${performance.now().toFixed(2)} ${m}\n`);
   const setupOnce = (name: string): Promise<number> =>
     new Promise((resolve) => {
       const t0 = performance.now();
+      tr(`${name} up`);
       onInstall.set(name, () => {
+        tr(`${name} installed`);
         onInstall.delete(name);
         resolve(performance.now() - t0);
       });
@@ -124,7 +128,9 @@ async function main(): Promise<void> {
     });
   const teardown = (name: string): Promise<void> =>
     new Promise((resolve) => {
+      tr(`${name} down`);
       onDelete.set(name, () => {
+        tr(`${name} deleted`);
         onDelete.delete(name);
         setImmediate(resolve);
       });
