@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+/**
+ * pqgate web admin server (docs/webui.md).
+ *
+ *   node dist/webui/server.js --socket /run/pqgate-web/web.sock --listen 127.0.0.1:8443
+ *        --data /var/lib/pqgate-web [--http-listen 0.0.0.0:80] [--user pqgate-web] [--group pqgate-web]
+ *
+ * Start-up order: data directory (0700) → HTTPS certificate (generated at
+ * first start, tls.ts) → bind HTTPS (and the HTTP→HTTPS redirect) → drop
+ * privileges (when started as root with --user: supplementary groups from
+ * /etc/group, then setgid, then setuid; the data directory is handed to that
+ * user first) → serve. The process then holds no root rights and reaches the
+ * daemon only through a control socket, which it may use because the
+ * daemon opens its web socket to the web user's group (`pqgate daemon
+ * --web-group`, docs/webui.md).
+ */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { createApp, type WebAppOptions, type WebContext } from './app.js';
+import { DaemonClient, type DaemonApi } from './daemon-client.js';
+import { defaultNames, loadOrCreateTls, saveTls, tlsInfo, type TlsMaterial } from './tls.js';
+import type { Express } from 'express';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ServerOptions {
+  socket: string;
+  listen: HostPort;
+  /** Plain-HTTP listener that only redirects to HTTPS. */
+  httpListen?: HostPort;
+  dataDir: string;
+  /** Drop to this user (and group) after binding; requires root. */
+  user?: string;
+  group?: string;
+  /** Tests: a daemon other than the socket client, session/lockout tuning. */
+  daemon?: DaemonApi;
+  app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls'>>;
+  log?: (msg: string, meta?: Record<string, unknown>) => void;
+}
+
+export interface RunningServer {
+  app: Express;
+  ctx: WebContext;
+  https: HttpsServer;
+  http: HttpServer | undefined;
+  /** https://host:port of the HTTPS listener (actual port). */
+  url: string;
+  port: number;
+  httpPort: number | undefined;
+  /** The certificate currently served (PEM), e.g. for clients to pin. */
+  certificate(): string;
+  close(): Promise<void>;
+}
+
+export function parseHostPort(s: string, what: string): HostPort {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new Error(`${what}: expected HOST:PORT or [IPv6]:PORT, got '${s}'`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+const stderrLog = (msg: string, meta?: Record<string, unknown>) =>
+  process.stderr.write(JSON.stringify({ ts: new Date().toISOString(), component: 'webui', msg, ...(meta ?? {}) }) + '\n');
+
+function listen(server: HttpsServer | HttpServer, hp: HostPort): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(hp.port, hp.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** uid/gid of a user (and optionally a group) from /etc/passwd and /etc/group. */
+export function lookupIds(user: string, group?: string): { uid: number; gid: number } {
+  const pw = readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':'));
+  const u = pw.find((f) => f[0] === user || f[2] === user);
+  if (!u) throw new Error(`--user: no user '${user}' in /etc/passwd`);
+  let gid = Number(u[3]);
+  if (group !== undefined) {
+    const g = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === group || f[2] === group);
+    if (!g) throw new Error(`--group: no group '${group}' in /etc/group`);
+    gid = Number(g[2]);
+  }
+  return { uid: Number(u[2]), gid };
+}
+
+function chownTree(dir: string, uid: number, gid: number): void {
+  chownSync(dir, uid, gid);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, uid, gid);
+    else if (e.isFile()) chownSync(p, uid, gid);
+  }
+}
+
+function dropPrivileges(user: string, group: string | undefined, dataDir: string, log: (m: string, meta?: Record<string, unknown>) => void): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('--user needs the server to start as root');
+  const { uid, gid } = lookupIds(user, group);
+  if (uid === 0) throw new Error('--user must not be root');
+  chownTree(dataDir, uid, gid);
+  // Supplementary groups from /etc/group (e.g. the group that may use the control socket).
+  (process as unknown as { initgroups(u: string, g: number): void }).initgroups(user, gid);
+  process.setgid!(gid);
+  process.setuid!(uid);
+  if (process.getuid!() !== uid || process.geteuid!() !== uid || process.getgid!() !== gid) throw new Error('dropping privileges failed');
+  log('dropped privileges', { uid, gid, groups: process.getgroups?.() });
+}
+
+export async function startWebServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log ?? stderrLog;
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(opts.dataDir, 0o700);
+  const tls = loadOrCreateTls(opts.dataDir, defaultNames(opts.listen.host));
+  if (tls.generated) log('generated a self-signed HTTPS certificate', { fingerprint256: tlsInfo(tls.cert).fingerprint256 });
+  let current: TlsMaterial = { cert: tls.cert, key: tls.key };
+
+  let httpsServer: HttpsServer;
+  const { app, ctx } = createApp({
+    daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket }),
+    dataDir: opts.dataDir,
+    log,
+    ...opts.app,
+    tls: {
+      info: () => tlsInfo(current.cert),
+      replace: (m) => {
+        saveTls(opts.dataDir, m);
+        httpsServer.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' });
+        current = m;
+      },
+    },
+  });
+  httpsServer = createHttpsServer({ cert: current.cert, key: current.key, minVersion: 'TLSv1.2' }, app);
+  // Slow-client limits (a router has little memory to hold half-open requests in).
+  httpsServer.headersTimeout = 20_000;
+  httpsServer.requestTimeout = 60_000;
+  httpsServer.keepAliveTimeout = 5_000;
+  httpsServer.maxHeadersCount = 100;
+  const port = await listen(httpsServer, opts.listen);
+
+  let httpServer: HttpServer | undefined;
+  let httpPort: number | undefined;
+  if (opts.httpListen) {
+    httpServer = createHttpServer((req, res) => {
+      // Redirect to the same host name on the HTTPS port; a Host header that is not a plain host name falls back to the listen address.
+      const hostHeader = String(req.headers.host ?? '');
+      const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/.exec(hostHeader);
+      const host = m ? m[1]! : opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
+      const path = (req.url ?? '/').startsWith('/') ? req.url! : '/';
+      res.writeHead(308, { Location: `https://${host}${port === 443 ? '' : `:${port}`}${path}`, 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
+      res.end('Use HTTPS.\n');
+    });
+    httpServer.headersTimeout = 10_000;
+    httpServer.requestTimeout = 10_000;
+    httpPort = await listen(httpServer, opts.httpListen);
+  }
+
+  if (opts.user) dropPrivileges(opts.user, opts.group, opts.dataDir, log);
+  if (!opts.daemon)
+    try {
+      accessSync(opts.socket, constants.R_OK | constants.W_OK);
+    } catch (e) {
+      log('warning: cannot use the control socket yet (daemon not running, or the socket is not group-accessible to this user)', {
+        socket: opts.socket,
+        error: (e as NodeJS.ErrnoException).code,
+      });
+    }
+
+  const urlHost = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
+  log('listening', { https: `https://${urlHost}:${port}`, ...(httpPort !== undefined ? { httpRedirect: httpPort } : {}) });
+  return {
+    app,
+    ctx,
+    https: httpsServer,
+    http: httpServer,
+    url: `https://${urlHost}:${port}`,
+    port,
+    httpPort,
+    certificate: () => current.cert,
+    async close() {
+      httpsServer.closeAllConnections();
+      await new Promise<void>((r) => httpsServer.close(() => r()));
+      if (httpServer) {
+        httpServer.closeAllConnections();
+        await new Promise<void>((r) => httpServer!.close(() => r()));
+      }
+    },
+  };
+}
+
+export const USAGE = `usage: node dist/webui/server.js --socket PATH --listen HOST:PORT --data DIR [--http-listen HOST:PORT] [--user NAME [--group NAME]]
+
+  --socket PATH        the daemon's web admin socket (default /run/pqgate-web/web.sock;
+                       the owner-only /run/pqgate/control.sock works too when run as root)
+  --listen HOST:PORT   HTTPS address (default 127.0.0.1:8443)
+  --http-listen H:P    also listen for plain HTTP and redirect it to HTTPS
+  --data DIR           the web admin's own state: HTTPS certificate, API tokens (default /var/lib/pqgate-web)
+  --user NAME          when started as root: drop to this user after binding (e.g. pqgate-web)
+  --group NAME         primary group after dropping (default: the user's)
+`;
+
+export function parseArgs(argv: string[]): ServerOptions | 'help' {
+  const o: ServerOptions = { socket: '/run/pqgate-web/web.sock', listen: { host: '127.0.0.1', port: 8443 }, dataDir: '/var/lib/pqgate-web' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--socket':
+        o.socket = val();
+        break;
+      case '--listen':
+        o.listen = parseHostPort(val(), '--listen');
+        break;
+      case '--http-listen':
+        o.httpListen = parseHostPort(val(), '--http-listen');
+        break;
+      case '--data':
+        o.dataDir = val();
+        break;
+      case '--user':
+        o.user = val();
+        break;
+      case '--group':
+        o.group = val();
+        break;
+      case '-h':
+      case '--help':
+        return 'help';
+      default:
+        throw new Error(`unknown option ${a}`);
+    }
+  }
+  return o;
+}
+
+async function main(): Promise<void> {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (opts === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const server = await startWebServer(opts);
+  const stop = () => {
+    void server.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) {
+  main().catch((e) => {
+    stderrLog('fatal', { error: (e as Error).message });
+    process.exit(1);
+  });
+}
