@@ -6,6 +6,7 @@
 #   3. build           npm run build
 #   4. unit tests      npx vitest run --project unit
 #   5. interop tests   npx vitest run --project interop (real strongSwan/libreswan peers)
+#   6. browser tests   npx vitest run --project e2e (web admin in headless Chromium)
 # Every stage prints its elapsed time; a summary follows; the exit status is
 # non-zero if any stage failed. Without root, stages 2 and 5 cannot run: they
 # are reported as SKIPPED (the interop tests skip themselves with a reason).
@@ -91,6 +92,8 @@ if [[ $DEPS_OK -eq 1 ]]; then
   else
     run_stage "interop tests (not root: they skip)" "$LOG_DIR/interop.log" npx vitest run --project interop || true
   fi
+  # Web admin in Debian's headless Chromium (test/webui/e2e; skips without /usr/bin/chromium).
+  run_stage "browser tests" "$LOG_DIR/e2e.log" npx vitest run --project e2e || true
 else
   bold "dependencies could not be installed; skipping the remaining stages"
 fi

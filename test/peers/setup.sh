@@ -2,7 +2,8 @@
 # Prepare this machine for pqgate's interop tests (run as root, Debian 12).
 #
 #  1. Host packages the tests use (iproute2, nftables, tshark, mmdebstrap,
-#     iperf3, procps, psmisc, iputils-ping) are installed via apt if missing.
+#     iperf3, procps, psmisc, iputils-ping, openssl, chromium for the web
+#     admin's browser tests) are installed via apt if missing.
 #  2. Peer roots are built with mmdebstrap, once, into a persistent cache
 #     outside the repository (default /var/cache/pqgate/peers/<name>,
 #     override with PQGATE_PEER_CACHE):
@@ -55,7 +56,7 @@ MIRROR="${PQGATE_DEBIAN_MIRROR:-$(mirror_base)}"
 
 # ---------------------------------------------------------------- host packages
 host_packages() {
-  local want=(iproute2 nftables tshark mmdebstrap iperf3 procps psmisc util-linux iputils-ping openssl)
+  local want=(iproute2 nftables tshark mmdebstrap iperf3 procps psmisc util-linux iputils-ping openssl chromium)
   local missing=() p
   for p in "${want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
