@@ -7,7 +7,7 @@
  * datagrams/bytes of one setup. Each side of each pair is its own process in
  * its own network namespace. Prints a table and the ratio; `--json` prints JSON.
  *
- * Options: --concurrency N (16) --setups N (400) --kind hybrid|classic
+ * Options: --concurrency N (16) --setups N (400) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
  *          --skip-strongswan --json
  */
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
@@ -28,6 +28,7 @@ const opt = (name: string, dflt: string): string => {
 const concurrency = Number(opt('concurrency', '16'));
 const setups = Number(opt('setups', '400'));
 const kind = opt('kind', 'hybrid') as keyof typeof PROPOSALS;
+const procs = Math.max(1, Number(opt('procs', '1')));
 const proposal = PROPOSALS[kind] ?? kind;
 
 interface Result {
@@ -76,14 +77,31 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
         /* not yet */
       }
     }
-    const r = await pair.left.exec(
-      'node',
-      [...(argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : []), join(root, 'dist/bench/pqgate-initiator.js'), JSON.stringify({ local: pair.leftAddr, remote: pair.rightAddr, proposal, psk, concurrency, setups })],
-      { timeoutMs: 600_000 },
+    // Load generators: one initiator process per CPU (Node runs one thread per
+    // process; strongSwan's charon uses threads on every core), each on its
+    // own address, splitting the concurrency and the setups between them.
+    const addrs = Array.from({ length: procs }, (_, i) => (i === 0 ? pair.leftAddr : `192.0.2.${10 + i}`));
+    for (const a of addrs.slice(1)) await pair.left.addAddr('eth0', `${a}/24`);
+    const runs = await Promise.all(
+      addrs.map((local, i) =>
+        pair.left.exec(
+          'node',
+          [
+            ...(argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : []),
+            join(root, 'dist/bench/pqgate-initiator.js'),
+            JSON.stringify({ local, remote: pair.rightAddr, proposal, psk, concurrency: Math.ceil(concurrency / procs), setups: Math.ceil(setups / procs), measureLatency: i === 0 }),
+          ],
+          { timeoutMs: 600_000 },
+        ),
+      ),
     );
     await resp.stop();
-    if (process.env.PQGATE_BENCH_TRACE === '1') writeFileSync(join(root, 'bench-profiles', 'trace.log'), r.stderr);
-    return JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number };
+    if (process.env.PQGATE_BENCH_TRACE === '1') writeFileSync(join(root, 'bench-profiles', 'trace.log'), runs.map((r) => r.stderr).join('\n'));
+    const res = runs.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number; setups: number; wallStart: number; wallEnd: number });
+    if (process.env.PQGATE_BENCH_DEBUG) console.error(JSON.stringify(res));
+    const total = res.reduce((n, r) => n + r.setups, 0);
+    const span = (Math.max(...res.map((r) => r.wallEnd)) - Math.min(...res.map((r) => r.wallStart))) / 1000;
+    return { ...res[0]!, rate: total / span, internalErrors: res.reduce((n, r) => n + r.internalErrors, 0) };
   } finally {
     await pair.destroy();
     rmSync(dir, { recursive: true, force: true });
