@@ -1,37 +1,29 @@
 #!/usr/bin/env node
 /**
- * `pqgate` command line (docs/cli.md).
+ * `pqgate` command line (docs/cli.md): the daemon and its client.
  *
- *   pqgate daemon (--config FILE | --default-config) [--socket PATH] [--log-level L] [--log-format text|json]
- *   pqgate status [--json]        pqgate up NAME        pqgate down NAME
- *   pqgate reload                 pqgate version        pqgate check-config FILE
+ *   pqgate daemon (--db PATH | --config FILE | --default-config) [options]
+ *   pqgate status | up | down | reset | rekey | logs | metrics | keys | users | system | config ... | version
+ *   pqgate check-config FILE
  *
- * Client commands take --socket PATH (default: $PQGATE_SOCKET, else
- * /run/pqgate/control.sock for root). Exit codes: 0 ok, 1 error, 2 usage.
+ * Client commands talk to the daemon over its control socket (--socket
+ * PATH, default $PQGATE_SOCKET, else /run/pqgate/control.sock for root).
+ * Exit codes: 0 ok, 1 error, 2 usage. Command implementations:
+ * control/cli-commands.ts and control/cli-config.ts.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { loadConfigFile, defaultConfig, configPermissionWarning, ConfigValidationError } from './config/schema.js';
-import { defaultControlSocket } from './config/defaults.js';
-import { ControlClient } from './control/client.js';
 import { ControlError } from './control/protocol.js';
-import { formatStatus } from './control/format.js';
 import { Logger, isLogLevel, type LogFormat } from './log.js';
-import type { IkeSaStatus } from './ikev2/engine-types.js';
 import type { DaemonConfig } from './config/types.js';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, checkFlags, flag, parseArgs, type CliIo, type Parsed } from './control/cli-args.js';
+import { cmdKeys, cmdLogs, cmdMetrics, cmdReload, cmdStatus, cmdSystem, cmdTunnel, cmdUsers, cmdVersion } from './control/cli-commands.js';
+import { cmdConfig } from './control/cli-config.js';
+import { packageVersion } from './appliance/version.js';
 
-export const EXIT_OK = 0;
-export const EXIT_ERROR = 1;
-export const EXIT_USAGE = 2;
-
-export interface CliIo {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  env: NodeJS.ProcessEnv;
-  /** Signal hookup for `daemon` (tests pass their own emitter). */
-  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
-}
+export { EXIT_OK, EXIT_ERROR, EXIT_USAGE, type CliIo };
 
 const defaultIo: CliIo = {
   out: (s) => void process.stdout.write(s),
@@ -41,15 +33,33 @@ const defaultIo: CliIo = {
 
 export const USAGE = `usage: pqgate <command> [options]
 
-commands:
-  daemon --config FILE | --default-config [--socket PATH] [--log-level LEVEL] [--log-format text|json]
-                          run the gateway (foreground; SIGTERM/SIGINT stop it, SIGHUP reloads)
-  status [--json]         IKE and Child SAs
-  up NAME                 initiate tunnel NAME
-  down NAME               delete tunnel NAME's SAs and stop re-initiating it
-  reload                  re-read the configuration file
-  version                 daemon and CLI versions
-  check-config FILE       validate a configuration file and print every error
+running the gateway:
+  daemon --db PATH [--initial-config FILE]   on the configuration store (revisions, users, web admin)
+  daemon --config FILE | --default-config    stateless, from a JSON file (docs/config.md)
+         [--socket PATH] [--web-socket PATH|none] [--web-group NAME] [--log-level LEVEL]
+         [--log-format text|json] [--syslog auto|on|off] [--key-capture] [--data-plane userspace|recording]
+         foreground; SIGTERM/SIGINT stop it, SIGHUP reloads
+  check-config [--json] FILE                 validate a configuration file (no daemon needed)
+
+status and tunnels:
+  status [--json]                            every IKE SA and Child SA, idle tunnels with their last error
+  up NAME | down NAME | reset NAME           initiate / delete (and stop re-initiating) / delete and re-initiate
+  rekey NAME [--child] | dpd NAME            rekey the IKE SA (or the Child SAs) / liveness check
+  logs [--follow] [--tunnel NAME] [--level LEVEL] [--limit N] [--json] [--audit]
+  metrics                                    Prometheus text
+  keys capture on|off [--rekey]              keep the current session keys in memory (off: wiped)
+  keys export [--out DIR]                    those keys in Wireshark's formats (support cases)
+
+configuration (store mode):
+  config get [--json] | export [--include-secrets] [--out FILE] | history [--limit N] | pending | presets
+  config set FILE | import FILE | validate FILE          (FILE - = standard input)
+  config diff [FROM [TO]] | rollback REV | confirm | cancel
+  config tunnel add NAME [--preset P] [--param K=V]... [--set K=V]... [--psk-file FILE]
+  config tunnel set NAME [--set K=V]... [--unset K]... [--psk-file FILE] | config tunnel delete NAME
+      changes take [--comment TEXT] [--confirm-timeout SEC] (commit confirmed: rolls back unless confirmed)
+  users list | add NAME | passwd NAME | delete NAME  [--password-file FILE]
+  system info [--json] | reboot | factory-reset --confirm 'FACTORY RESET'
+  reload | version [--json]
 
 options for client commands:
   --socket PATH           control socket (default: $PQGATE_SOCKET or /run/pqgate/control.sock)
@@ -57,117 +67,27 @@ options for client commands:
 exit codes: 0 ok, 1 error, 2 usage
 `;
 
-class UsageError extends Error {}
-
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
-}
-
-/** Flags that take a value; everything else starting with -- is boolean. */
-const VALUE_FLAGS = new Set(['--config', '--socket', '--log-level', '--log-format']);
-const KNOWN_FLAGS: Record<string, string[]> = {
-  daemon: ['--config', '--default-config', '--socket', '--log-level', '--log-format'],
-  status: ['--json', '--socket'],
-  up: ['--socket'],
-  down: ['--socket'],
-  reload: ['--socket'],
-  version: ['--socket', '--json'],
+const CHANGE = ['--comment', '--confirm-timeout'];
+/** Flags per command (the first word; `config`, `keys`... check their own sub-commands' arguments). */
+const FLAGS: Record<string, string[]> = {
+  daemon: ['--db', '--initial-config', '--config', '--default-config', '--socket', '--web-socket', '--web-group', '--log-level', '--log-format', '--syslog', '--key-capture', '--appliance', '--data-plane'],
+  status: ['--json'],
+  up: [],
+  down: [],
+  reset: [],
+  dpd: [],
+  rekey: ['--child'],
+  reload: [],
+  version: ['--json'],
   'check-config': ['--json'],
+  logs: ['--follow', '--tunnel', '--level', '--limit', '--json', '--audit'],
+  metrics: [],
+  keys: ['--out', '--rekey'],
+  users: ['--password-file', '--json'],
+  system: ['--json', '--confirm'],
+  config: ['--json', '--include-secrets', '--out', '--limit', '--preset', '--param', '--set', '--unset', '--psk-file', ...CHANGE],
 };
-
-function parseArgs(args: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      positional.push(...args.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq > 0 ? a.slice(0, eq) : a;
-      if (VALUE_FLAGS.has(name)) {
-        const v = eq > 0 ? a.slice(eq + 1) : args[++i];
-        if (v === undefined || v === '') throw new UsageError(`${name} needs a value`);
-        flags.set(name, v);
-      } else {
-        if (eq > 0) throw new UsageError(`${name} takes no value`);
-        flags.set(name, true);
-      }
-    } else if (a.startsWith('-') && a !== '-') {
-      if (a === '-h') flags.set('--help', true);
-      else throw new UsageError(`unknown option ${a}`);
-    } else positional.push(a);
-  }
-  return { positional, flags };
-}
-
-function socketPath(p: Parsed, io: CliIo): string {
-  const s = p.flags.get('--socket');
-  return typeof s === 'string' ? resolve(s) : defaultControlSocket(io.env);
-}
-
-async function withClient<T>(p: Parsed, io: CliIo, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const c = await ControlClient.connect(socketPath(p, io));
-  try {
-    return await fn(c);
-  } finally {
-    c.close();
-  }
-}
-
-interface VersionReply {
-  version: string;
-  now: number;
-  tunnels?: string[];
-  uptimeMs?: number;
-  node?: string;
-  dataPlane?: string;
-}
-
-async function cmdStatus(p: Parsed, io: CliIo): Promise<number> {
-  return withClient(p, io, async (c) => {
-    const sas = await c.call<IkeSaStatus[]>('status');
-    if (p.flags.has('--json')) {
-      io.out(JSON.stringify(sas, null, 2) + '\n');
-      return EXIT_OK;
-    }
-    const v = await c.call<VersionReply>('version');
-    io.out(formatStatus(sas, { now: v.now, configured: v.tunnels }));
-    return EXIT_OK;
-  });
-}
-
-async function cmdTunnel(method: 'up' | 'down', p: Parsed, io: CliIo): Promise<number> {
-  if (p.positional.length !== 1) throw new UsageError(`${method} needs exactly one tunnel name`);
-  const tunnel = p.positional[0]!;
-  await withClient(p, io, (c) => c.call(method, { tunnel }));
-  io.out(`${method === 'up' ? 'initiating' : 'deleting'} ${tunnel}\n`);
-  return EXIT_OK;
-}
-
-async function cmdReload(p: Parsed, io: CliIo): Promise<number> {
-  const r = await withClient(p, io, (c) => c.call<{ tunnels: string[]; restartRequired: string[] }>('reload'));
-  io.out(`reloaded: ${r.tunnels.length} tunnel${r.tunnels.length === 1 ? '' : 's'}${r.tunnels.length ? ` (${r.tunnels.join(', ')})` : ''}\n`);
-  if (r.restartRequired.length) io.out(`restart needed for: ${r.restartRequired.join(', ')}\n`);
-  return EXIT_OK;
-}
-
-async function cmdVersion(p: Parsed, io: CliIo): Promise<number> {
-  const { packageVersion } = await import('./daemon.js');
-  const cli = packageVersion();
-  try {
-    const v = await withClient(p, io, (c) => c.call<VersionReply>('version'));
-    if (p.flags.has('--json')) io.out(JSON.stringify({ cli, daemon: v }, null, 2) + '\n');
-    else io.out(`pqgate ${cli}\ndaemon ${v.version} (node ${v.node ?? '?'}, up ${Math.round((v.uptimeMs ?? 0) / 1000)}s, data plane ${v.dataPlane ?? '?'})\n`);
-    return EXIT_OK;
-  } catch (e) {
-    io.out(`pqgate ${cli}\n`);
-    throw e;
-  }
-}
+const CLIENT = new Set(Object.keys(FLAGS).filter((c) => c !== 'daemon' && c !== 'check-config'));
 
 function cmdCheckConfig(p: Parsed, io: CliIo): number {
   if (p.positional.length !== 1) throw new UsageError('check-config needs exactly one file');
@@ -190,33 +110,55 @@ function cmdCheckConfig(p: Parsed, io: CliIo): number {
 }
 
 async function cmdDaemon(p: Parsed, io: CliIo): Promise<number> {
-  const file = p.flags.get('--config');
+  if (p.positional.length) throw new UsageError('daemon takes no arguments');
+  const db = flag(p, '--db');
+  const file = flag(p, '--config');
   const useDefault = p.flags.has('--default-config');
-  if ((typeof file === 'string') === useDefault) throw new UsageError('daemon needs exactly one of --config FILE or --default-config');
-  const fmt = p.flags.get('--log-format') ?? io.env.PQGATE_LOG_FORMAT ?? 'text';
+  if ([db !== undefined, file !== undefined, useDefault].filter(Boolean).length !== 1) throw new UsageError('daemon needs exactly one of --db PATH, --config FILE or --default-config');
+  const initial = flag(p, '--initial-config');
+  if (initial !== undefined && db === undefined) throw new UsageError('--initial-config goes with --db');
+  const fmt = flag(p, '--log-format') ?? io.env.PQGATE_LOG_FORMAT ?? 'text';
   if (fmt !== 'text' && fmt !== 'json') throw new UsageError('--log-format must be text or json');
-  const lvl = p.flags.get('--log-level');
+  const lvl = flag(p, '--log-level');
   if (lvl !== undefined && !isLogLevel(lvl)) throw new UsageError('--log-level must be one of error, warn, info, debug, trace');
+  const syslogMode = flag(p, '--syslog') ?? 'auto';
+  if (!['auto', 'on', 'off'].includes(syslogMode)) throw new UsageError('--syslog must be auto, on or off');
+  const dataPlaneKind = flag(p, '--data-plane');
+  if (dataPlaneKind !== undefined && dataPlaneKind !== 'userspace' && dataPlaneKind !== 'recording') throw new UsageError('--data-plane must be userspace or recording');
 
-  let config: DaemonConfig;
+  let config: DaemonConfig | undefined;
+  let initialDocument: unknown;
   try {
-    config = typeof file === 'string' ? loadConfigFile(file, { env: io.env }) : defaultConfig({ env: io.env });
+    if (file !== undefined) config = loadConfigFile(file, { env: io.env });
+    else if (useDefault) config = defaultConfig({ env: io.env });
+    if (initial !== undefined) initialDocument = readFileSync(initial, 'utf8');
   } catch (e) {
     if (e instanceof ConfigValidationError) {
-      io.err(`${typeof file === 'string' ? file : 'default config'}: ${e.message}\n`);
+      io.err(`${file ?? 'default config'}: ${e.message}\n`);
       return EXIT_ERROR;
     }
     throw e;
   }
-  const sock = p.flags.get('--socket');
-  if (typeof sock === 'string') config.controlSocket = resolve(sock);
-  const logger = new Logger({ level: isLogLevel(lvl) ? lvl : config.logLevel, format: fmt as LogFormat, sink: (l) => io.out(l + '\n') });
-  if (typeof file === 'string') {
+  const configured = config?.logLevel ?? 'info';
+  const logger = new Logger({ level: isLogLevel(lvl) ? lvl : configured, format: fmt as LogFormat, sink: (l) => io.out(l + '\n') });
+  if (file !== undefined) {
     const w = configPermissionWarning(file);
     if (w) logger.warn(w);
   }
-  const { Daemon } = await import('./daemon.js');
-  const daemon = await Daemon.start({ config, configPath: typeof file === 'string' ? resolve(file) : undefined, logger, env: io.env });
+  const { startAppliance } = await import('./appliance/launch.js');
+  const app = await startAppliance({
+    logger,
+    env: io.env,
+    syslog: syslogMode as 'auto' | 'on' | 'off',
+    keyCapture: p.flags.has('--key-capture'),
+    ...(p.flags.has('--appliance') ? { appliance: true } : {}),
+    ...(db !== undefined ? { db: resolve(db), ...(initialDocument !== undefined ? { initialDocument } : {}) } : { config: config!, ...(file !== undefined ? { configPath: resolve(file) } : {}) }),
+    ...(flag(p, '--socket') !== undefined ? { controlSocket: resolve(flag(p, '--socket')!) } : {}),
+    ...(flag(p, '--web-socket') !== undefined ? { webSocket: flag(p, '--web-socket') === 'none' ? null : resolve(flag(p, '--web-socket')!) } : {}),
+    ...(flag(p, '--web-group') !== undefined ? { webGroupName: flag(p, '--web-group')! } : {}),
+    ...(dataPlaneKind !== undefined ? { dataPlaneKind: dataPlaneKind as 'userspace' | 'recording' } : {}),
+    levelOverridden: lvl !== undefined,
+  });
   const signals = io.signals ?? process;
   return new Promise<number>((done) => {
     let stopping = false;
@@ -229,7 +171,7 @@ async function cmdDaemon(p: Parsed, io: CliIo): Promise<number> {
       }
       stopping = true;
       logger.info(`${sig} received`);
-      daemon.stop(sig).then(
+      app.stop(sig).then(
         () => {
           signals.off('SIGTERM', onStop);
           signals.off('SIGINT', onStop);
@@ -243,7 +185,7 @@ async function cmdDaemon(p: Parsed, io: CliIo): Promise<number> {
       );
     };
     const onHup = () => {
-      daemon.reload().catch((e: unknown) => logger.error('reload failed; keeping the running configuration', { error: e }));
+      app.reconcile('SIGHUP').catch((e: unknown) => logger.error('reload failed; keeping the running configuration', { error: e }));
     };
     signals.on('SIGTERM', onStop);
     signals.on('SIGINT', onStop);
@@ -265,29 +207,42 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     (cmd === undefined && !p.flags.has('--help') ? io.err : io.out)(USAGE);
     return cmd === undefined && !p.flags.has('--help') ? EXIT_USAGE : EXIT_OK;
   }
-  const known = KNOWN_FLAGS[cmd];
+  const known = FLAGS[cmd];
   if (!known) {
     io.err(`pqgate: unknown command '${cmd}'\n\n${USAGE}`);
     return EXIT_USAGE;
   }
   try {
-    for (const f of p.flags.keys()) if (!known.includes(f)) throw new UsageError(`${cmd}: unknown option ${f}`);
+    checkFlags(p, cmd, CLIENT.has(cmd) ? [...known, '--socket'] : known);
     switch (cmd) {
       case 'daemon':
-        if (p.positional.length) throw new UsageError('daemon takes no arguments');
         return await cmdDaemon(p, io);
+      case 'check-config':
+        return cmdCheckConfig(p, io);
       case 'status':
-        if (p.positional.length) throw new UsageError('status takes no arguments');
         return await cmdStatus(p, io);
       case 'up':
       case 'down':
+      case 'reset':
+      case 'dpd':
+      case 'rekey':
         return await cmdTunnel(cmd, p, io);
       case 'reload':
         return await cmdReload(p, io);
       case 'version':
-        return await cmdVersion(p, io);
-      case 'check-config':
-        return cmdCheckConfig(p, io);
+        return await cmdVersion(p, io, packageVersion());
+      case 'logs':
+        return await cmdLogs(p, io);
+      case 'metrics':
+        return await cmdMetrics(p, io);
+      case 'keys':
+        return await cmdKeys(p, io);
+      case 'users':
+        return await cmdUsers(p, io);
+      case 'system':
+        return await cmdSystem(p, io);
+      case 'config':
+        return await cmdConfig(p, io);
     }
     return EXIT_USAGE;
   } catch (e) {

@@ -8,6 +8,8 @@
  *                                  nextTimer() after every engine call
  *   send → net · install-child/delete-child → DataPlane · keylog → KeylogWriter
  *   event → log · control socket → status / up / down / reload / version
+ *   (the full control API, the configuration store and the event log are
+ *   firmware/appliance/, which embeds this class and observes its actions)
  *
  * Data plane (docs/dataplane.md): by default the userspace ESP data plane
  * (dataplane/userspace.ts). It cannot receive raw ESP (IP protocol 50), so
@@ -21,13 +23,10 @@
  * bug, logged, never fatal to the process. Data-plane operations run on one
  * promise chain so installs and deletes keep the engine's order.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DaemonConfig, TunnelConfig } from './config/types.js';
 import type { Action, Command, EngineApi, InstallChildAction, DeleteChildAction, IkeSaStatus, ChildSaStatus } from './ikev2/engine-types.js';
-import type { DataPlane } from './dataplane/types.js';
-import { UserspaceDataPlane, type TunnelOptions } from './dataplane/userspace.js';
+import type { DataPlane, SaCounters } from './dataplane/types.js';
+import { UserspaceDataPlane } from './dataplane/userspace.js';
 import { IpLinks, type Links } from './dataplane/links.js';
 import { NattIo } from './dataplane/natt-io.js';
 import { classifyNattDatagram } from './net/natt.js';
@@ -35,10 +34,13 @@ import type { DatagramHandler, Endpoint, IkeTransport } from './net/types.js';
 import { type Clock, systemClock, type Rng } from './util/clock.js';
 import { systemRng } from './util/rng.js';
 import { Logger, nullLogger } from './log.js';
+import { PqError } from './util/errors.js';
 import { KeylogWriter, resolveKeylogPath } from './keylog.js';
 import { UdpTransport, probeSourceAddress } from './net/udp.js';
 import { ControlServer } from './control/server.js';
-import { ControlError, ControlErrorCode } from './control/protocol.js';
+import { basicMethods } from './control/daemon-methods.js';
+import { sameForEngine, tunnelInterfaces, tunnelOptions } from './appliance/reconcile.js';
+export { packageVersion } from './appliance/version.js';
 import { RecordingDataPlane } from './dataplane/recording.js';
 import { loadConfigFile, defaultConfig } from './config/schema.js';
 
@@ -95,30 +97,21 @@ export interface DaemonOptions {
    * never works with a wildcard source). Default: on with the UDP transport.
    */
   sourceAddressFor?: ((remote: string) => Promise<string | undefined>) | null;
-  /** Skip the control socket (embedding / tests). */
+  /** Skip the control socket (embedding / tests; the appliance serves its own). */
   noControl?: boolean;
+  /** Sees what the daemon carries out (firmware/appliance: event log, metrics, key capture). */
+  observer?: DaemonObserver;
 }
 
-/** package.json's version, found by walking up from this module (works from firmware/ and dist/firmware/). */
-export function packageVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    try {
-      const p = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (p.name === 'pqgate' && p.version) return p.version;
-    } catch {
-      // keep walking up
-    }
-    dir = dirname(dir);
-  }
-  return 'unknown';
-}
-
-function tunnelParam(params: unknown): string {
-  const p = params as { tunnel?: unknown; name?: unknown } | null | undefined;
-  const t = p && typeof p === 'object' ? (p.tunnel ?? p.name) : undefined;
-  if (typeof t !== 'string' || t === '') throw new ControlError(ControlErrorCode.INVALID_PARAMS, 'params.tunnel (string) is required');
-  return t;
+/**
+ * Hooks for an embedding layer. Called synchronously after the daemon
+ * carried the action out; an observer that throws is logged and ignored.
+ */
+export interface DaemonObserver {
+  /** Every engine action except `send` (events, key log lines, Child SA installs and deletes). */
+  action?(a: Exclude<Action, { kind: 'send' }>): void;
+  /** A Child SA left the data plane; its last counters (undefined if the data plane did not know it). */
+  childRetired?(a: DeleteChildAction, inbound: SaCounters | undefined, outbound: SaCounters | undefined): void;
 }
 
 export class Daemon {
@@ -139,8 +132,10 @@ export class Daemon {
   /** Inbound/outbound SPI → tunnel, for data-plane expire events. */
   private readonly spiTunnel = new Map<string, string>();
   private readonly reqidTunnel = new Map<number, string>();
-  /** Tunnel names handed to the engine (to tell removed ones on reload). */
-  private knownTunnels = new Set<string>();
+  /** The tunnels as handed to the engine, by name (reconcile compares against them). */
+  private running = new Map<string, TunnelConfig>();
+  /** Interface settings applied per tunnel (JSON of TunnelOptions). */
+  private readonly ifaceOpts = new Map<string, string>();
   private nattIo: NattIo | undefined;
   readonly stats = { engineErrors: 0, dataPlaneErrors: 0, espDropped: 0, sent: 0 };
 
@@ -201,11 +196,11 @@ export class Daemon {
     const tunnels = await this.withSourceAddresses(config.tunnels);
     await this.applyTunnelOptions(tunnels);
     this.call(() => this.engine.loadConfig(tunnels));
-    for (const t of tunnels) this.knownTunnels.add(t.name);
+    this.running = new Map(tunnels.map((t) => [t.name, t]));
     log.info(`loaded ${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'}`, { tunnels: tunnels.map((t) => t.name) });
 
     if (!this.opts.noControl) {
-      this.control = new ControlServer({ path: config.controlSocket, logger: log, methods: this.methods() });
+      this.control = new ControlServer({ path: config.controlSocket, logger: log, methods: basicMethods(this) });
       await this.control.listen();
       log.info('control socket ready', { path: config.controlSocket });
     }
@@ -258,21 +253,22 @@ export class Daemon {
   }
 
   /**
-   * Per-tunnel interface settings for the userspace data plane (inside
-   * address, MSS clamp, MTU), set before the tunnel's first Child SA and
-   * again on reload (an existing interface is reconfigured).
+   * Per-tunnel interface settings (inside address, MSS clamp, MTU) for data
+   * planes with tunnel interfaces, set before the tunnel's first Child SA
+   * and again when they change (an existing interface is reconfigured).
    */
   private async applyTunnelOptions(tunnels: TunnelConfig[]): Promise<void> {
-    const dp = this.dataPlane;
-    if (!(dp instanceof UserspaceDataPlane)) return;
+    const ifs = tunnelInterfaces(this.dataPlane);
+    if (!ifs) return;
     for (const t of tunnels) {
-      const o: TunnelOptions = { mss: t.mss };
-      if (t.mode === 'route' && t.insideAddr !== undefined) o.insideAddr = t.insideAddr;
-      if (t.mtu !== undefined) o.mtu = t.mtu;
-      await dp.setTunnelOptions(t.name, o).catch((e: unknown) => {
-        this.stats.dataPlaneErrors++;
-        this.log.error('cannot apply tunnel interface settings', { tunnel: t.name, error: e });
-      });
+      const o = tunnelOptions(t);
+      await ifs.setTunnelOptions(t.name, o).then(
+        () => void this.ifaceOpts.set(t.name, JSON.stringify(o)),
+        (e: unknown) => {
+          this.stats.dataPlaneErrors++;
+          this.log.error('cannot apply tunnel interface settings', { tunnel: t.name, error: e });
+        },
+      );
     }
   }
 
@@ -297,38 +293,29 @@ export class Daemon {
     return out;
   }
 
-  private methods(): Record<string, (params: unknown) => unknown> {
-    const tunnelCmd = (kind: Command['kind']) => (params: unknown) => {
-      this.assertRunning();
-      const tunnel = tunnelParam(params);
-      if (!this.config.tunnels.some((t) => t.name === tunnel))
-        throw new ControlError(ControlErrorCode.NO_SUCH_TUNNEL, `no tunnel named '${tunnel}' (configured: ${this.config.tunnels.map((t) => t.name).join(', ') || 'none'})`);
-      this.command({ kind, tunnel } as Command);
-      return { tunnel, command: kind };
-    };
-    return {
-      status: () => this.statusWithCounters(),
-      up: tunnelCmd('up'),
-      down: tunnelCmd('down'),
-      dpd: tunnelCmd('dpd'),
-      'rekey-ike': tunnelCmd('rekey-ike'),
-      'rekey-child': tunnelCmd('rekey-child'),
-      reload: () => this.reload(),
-      version: () => ({
-        name: 'pqgate',
-        version: packageVersion(),
-        node: process.version,
-        pid: process.pid,
-        now: this.clock.now(),
-        uptimeMs: Math.round(this.clock.now() - this.startedAt),
-        dataPlane: this.dataPlane.name,
-        tunnels: this.config.tunnels.map((t) => t.name),
-      }),
-    };
+  /** True once stop() was called: control methods refuse work. */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
   }
 
-  private assertRunning(): void {
-    if (this.stopping) throw new ControlError('ERR_STOPPING', 'the daemon is shutting down');
+  /** The data plane's name (`userspace`, `recording`, `kernel`...). */
+  get dataPlaneName(): string {
+    return this.dataPlane.name;
+  }
+
+  /** Milliseconds since start on the daemon's clock, and that clock's current value. */
+  uptime(): { now: number; uptimeMs: number } {
+    const now = this.clock.now();
+    return { now, uptimeMs: Math.round(now - this.startedAt) };
+  }
+
+  assertRunning(): void {
+    if (this.stopping) throw new PqError('ERR_STOPPING', 'the daemon is shutting down');
+  }
+
+  /** Is a tunnel of this name configured (and enabled)? */
+  hasTunnel(name: string): boolean {
+    return this.config.tunnels.some((t) => t.name === name);
   }
 
   status(): IkeSaStatus[] {
@@ -379,10 +366,24 @@ export class Daemon {
     this.call(() => this.engine.command(cmd));
   }
 
-  /** Re-read the configuration and hand the tunnels to the engine. Throws ConfigValidationError (nothing changes) if invalid. */
+  /** Re-read the configuration file (or the embedded default) and apply it. Throws ConfigValidationError (nothing changes) if invalid. */
   async reload(): Promise<{ tunnels: string[]; restartRequired: string[] }> {
     this.assertRunning();
-    const next = this.opts.configPath ? loadConfigFile(this.opts.configPath) : defaultConfig();
+    return this.applyConfig(this.opts.configPath ? loadConfigFile(this.opts.configPath) : defaultConfig());
+  }
+
+  /**
+   * Reconcile the running daemon with a new configuration. The engine gets
+   * the new tunnel set (engine.loadConfig keeps the SAs of tunnels whose
+   * configuration is unchanged, re-establishes changed ones, deletes removed
+   * ones). A tunnel whose change touches only data-plane fields (mss, mtu,
+   * inside_addr) keeps its SAs: the engine is handed its running
+   * configuration and only the interface is reconfigured. Listen addresses,
+   * ports, the control socket, the key log and the data plane need a
+   * restart; their running values are kept and reported.
+   */
+  async applyConfig(next: DaemonConfig): Promise<{ tunnels: string[]; restartRequired: string[] }> {
+    this.assertRunning();
     const cur = this.config;
     const restartRequired: string[] = [];
     if (JSON.stringify(next.listen) !== JSON.stringify(cur.listen)) restartRequired.push('listen');
@@ -404,16 +405,26 @@ export class Daemon {
         this.nattIo?.sync(); // sockets came and went: take the new ones over, release the old
       }
     }
-    const tunnels = await this.withSourceAddresses(this.config.tunnels);
-    await this.applyTunnelOptions(tunnels);
-    const removed = [...this.knownTunnels].filter((n) => !tunnels.some((t) => t.name === n));
-    this.call(() => this.engine.loadConfig(tunnels));
+    const wanted = await this.withSourceAddresses(this.config.tunnels);
+    const forEngine: TunnelConfig[] = [];
+    const reconfigure: TunnelConfig[] = [];
+    for (const t of wanted) {
+      const old = this.running.get(t.name);
+      // The engine compares the object it holds with the new one: hand it back the very same content.
+      if (old && sameForEngine(old, t)) forEngine.push(old);
+      else forEngine.push(t);
+      if (this.ifaceOpts.get(t.name) !== JSON.stringify(tunnelOptions(t))) reconfigure.push(t);
+    }
+    await this.applyTunnelOptions(reconfigure);
+    const removed = [...this.running.keys()].filter((n) => !wanted.some((t) => t.name === n));
+    this.call(() => this.engine.loadConfig(forEngine));
     // After the engine's delete-child actions (same chain): a removed route-based tunnel's interface goes too.
-    const dp = this.dataPlane;
-    if (dp instanceof UserspaceDataPlane) for (const name of removed) this.enqueueDataPlane('remove interface', () => dp.removeTunnel(name));
-    this.knownTunnels = new Set(tunnels.map((t) => t.name));
-    this.log.info('configuration reloaded', { tunnels: tunnels.map((t) => t.name) });
-    return { tunnels: tunnels.map((t) => t.name), restartRequired };
+    const ifs = tunnelInterfaces(this.dataPlane);
+    if (ifs?.removeTunnel) for (const name of removed) this.enqueueDataPlane('remove interface', () => ifs.removeTunnel!(name));
+    this.running = new Map(forEngine.map((t) => [t.name, t]));
+    for (const name of removed) this.ifaceOpts.delete(name);
+    this.log.info('configuration applied', { tunnels: wanted.map((t) => t.name), ...(removed.length ? { removed } : {}), ...(reconfigure.length ? { changed: reconfigure.map((t) => t.name) } : {}) });
+    return { tunnels: wanted.map((t) => t.name), restartRequired };
   }
 
   /** Run one engine entry point and carry out its actions. */
@@ -454,6 +465,13 @@ export class Daemon {
       } catch (e) {
         this.log.error(`cannot carry out ${a.kind} action`, { error: e });
       }
+      if (a.kind !== 'send' && this.opts.observer?.action) {
+        try {
+          this.opts.observer.action(a);
+        } catch (e) {
+          this.log.error('action observer failed', { kind: a.kind, error: e });
+        }
+      }
     }
   }
 
@@ -478,6 +496,16 @@ export class Daemon {
     // A rekeyed Child SA's successor (same reqid) already installed the same
     // policies: removing them would cut the new SA off (engine-types.ts).
     if (!a.rekeyed) for (const p of a.policies) await this.dataPlane.deletePolicy(p);
+    const retired = this.opts.observer?.childRetired;
+    if (retired) {
+      // The SA's last counters, before they vanish with it (cumulative metrics).
+      const [cin, cout] = await Promise.all([this.dataPlane.querySa(a.inboundSpi, 'in'), this.dataPlane.querySa(a.outboundSpi, 'out')]).catch(() => [undefined, undefined]);
+      try {
+        retired(a, cin, cout);
+      } catch (e) {
+        this.log.error('childRetired observer failed', { error: e });
+      }
+    }
     await this.dataPlane.deleteSa(a.inboundSpi, 'in');
     await this.dataPlane.deleteSa(a.outboundSpi, 'out');
     this.spiTunnel.delete(`in:${a.inboundSpi >>> 0}`);

@@ -10,6 +10,10 @@
  * "[redacted]", and byte arrays are never printed, only their length. Message
  * text is the caller's responsibility: the engine's EventAction messages
  * carry no key material by contract (engine-types.ts).
+ *
+ * A `tap` sees every record that passes the level filter, already
+ * sanitised, in structured form: the appliance sends them to syslog
+ * (appliance/syslog.ts) besides the stdout line.
  */
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -33,6 +37,26 @@ export interface LoggerOptions {
   now?: () => Date;
   /** Context fields merged into every record (e.g. { tunnel: 'cf1' }). */
   context?: LogFields;
+  /** Also hand every emitted record to this function (syslog). Shared with child loggers. */
+  tap?: (record: LogRecord) => void;
+}
+
+/** One sanitised record, as a tap receives it. */
+export interface LogRecord {
+  level: LogLevel;
+  msg: string;
+  tunnel?: string;
+  /** Sanitised fields (secrets redacted), without `tunnel`. */
+  fields: LogFields;
+}
+
+/** `msg k=v ...` with the tunnel tag, as the text format prints it after the level (no timestamp). */
+export function formatRecordText(r: LogRecord): string {
+  const tag = r.tunnel !== undefined ? `[${r.tunnel}] ` : '';
+  const kv = Object.entries(r.fields)
+    .map(([k, v]) => ` ${k}=${renderValue(v)}`)
+    .join('');
+  return `${tag}${r.msg}${kv}`;
 }
 
 const SECRET_KEY = /(psk|secret|password|passphrase|nonce|skeyseed|(^|_|[a-z])keys?$|^sk_)/i;
@@ -68,6 +92,7 @@ export class Logger {
   private readonly sink: (line: string) => void;
   private readonly now: () => Date;
   private readonly context: LogFields;
+  private tap: ((record: LogRecord) => void) | undefined;
 
   constructor(opts: LoggerOptions = {}) {
     this.level = opts.level ?? 'info';
@@ -75,6 +100,12 @@ export class Logger {
     this.sink = opts.sink ?? ((line) => void process.stdout.write(line + '\n'));
     this.now = opts.now ?? (() => new Date());
     this.context = opts.context ?? {};
+    this.tap = opts.tap;
+  }
+
+  /** Set (or clear) the tap after construction; children created later share it. */
+  setTap(tap: ((record: LogRecord) => void) | undefined): void {
+    this.tap = tap;
   }
 
   getLevel(): LogLevel {
@@ -90,8 +121,9 @@ export class Logger {
   /** A logger sharing level/format/sink with extra context (e.g. the tunnel name). */
   child(context: LogFields): Logger {
     const c = new Logger({ level: this.level, format: this.format, sink: this.sink, now: this.now, context: { ...this.context, ...context } });
-    // Children follow the parent's level changes (reload can change log_level).
+    // Children follow the parent's level changes (reload can change log_level) and its tap.
     Object.defineProperty(c, 'level', { get: () => this.level, set: (l: LogLevel) => (this.level = l) });
+    Object.defineProperty(c, 'tap', { get: () => this.tap, set: (t: ((record: LogRecord) => void) | undefined) => (this.tap = t) });
     return c;
   }
 
@@ -104,22 +136,24 @@ export class Logger {
     // A message is a single line: an embedded newline would let one record
     // masquerade as two (log injection from peer-supplied text such as IDs).
     const oneLine = msg.replace(/[\r\n]+/g, ' ');
+    const { tunnel, ...rest } = clean;
     let line: string;
     if (this.format === 'json') {
-      const { tunnel, ...rest } = clean;
       line = JSON.stringify({ ts, level, ...(tunnel !== undefined ? { tunnel } : {}), msg: oneLine, ...rest });
     } else {
-      const { tunnel, ...rest } = clean;
-      const tag = tunnel !== undefined ? ` [${String(tunnel)}]` : '';
-      const kv = Object.entries(rest)
-        .map(([k, v]) => ` ${k}=${renderValue(v)}`)
-        .join('');
-      line = `${ts} ${level.padEnd(5)}${tag} ${oneLine}${kv}`;
+      line = `${ts} ${level.padEnd(5)} ${formatRecordText({ level, msg: oneLine, fields: rest, ...(tunnel !== undefined ? { tunnel: String(tunnel) } : {}) })}`;
     }
     try {
       this.sink(line);
     } catch {
       // A broken stdout (EPIPE) must not take the daemon down.
+    }
+    if (this.tap) {
+      try {
+        this.tap({ level, msg: oneLine, fields: rest, ...(tunnel !== undefined ? { tunnel: String(tunnel) } : {}) });
+      } catch {
+        // Same for a broken syslog pipe.
+      }
     }
   }
 

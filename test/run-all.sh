@@ -7,6 +7,7 @@
 #   4. unit tests      npx vitest run --project unit
 #   5. interop tests   npx vitest run --project interop (real strongSwan/libreswan peers)
 #   6. browser tests   npx vitest run --project e2e (web admin in headless Chromium)
+#   7. images          npm run image (x86_64, arm64), then npx vitest run --project image (QEMU)
 # Every stage prints its elapsed time; a summary follows; the exit status is
 # non-zero if any stage failed. Without root, stages 2 and 5 cannot run: they
 # are reported as SKIPPED (the interop tests skip themselves with a reason).
@@ -19,7 +20,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOG_DIR="${PQGATE_TEST_LOG_DIR:-$ROOT/test-artifacts/run-all}"
-STAGE_TIMEOUT="${PQGATE_STAGE_TIMEOUT:-900}"
+STAGE_TIMEOUT="${PQGATE_STAGE_TIMEOUT:-1500}"
 mkdir -p "$LOG_DIR"
 
 T_ALL=$SECONDS
@@ -94,6 +95,16 @@ if [[ $DEPS_OK -eq 1 ]]; then
   fi
   # Web admin in Debian's headless Chromium (test/webui/e2e; skips without /usr/bin/chromium).
   run_stage "browser tests" "$LOG_DIR/e2e.log" npx vitest run --project e2e || true
+  # Firmware images (x86_64, arm64) from pinned Debian packages, booted through UEFI in QEMU (root only).
+  if [[ $IS_ROOT -eq 1 ]]; then
+    if run_stage "image build" "$LOG_DIR/image-build.log" bash -c 'bash image/setup-host.sh && npm run image --silent -- --board x86_64 --skip-tsc && npm run image --silent -- --board arm64 --skip-tsc'; then
+      run_stage "image tests (QEMU)" "$LOG_DIR/image-tests.log" npx vitest run --project image || true
+    else
+      skip_stage "image tests (QEMU)" "image build failed"
+    fi
+  else
+    skip_stage "image build + QEMU tests" "not root"
+  fi
 else
   bold "dependencies could not be installed; skipping the remaining stages"
 fi

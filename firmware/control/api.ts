@@ -81,7 +81,23 @@ export interface TunnelStatus {
 
 /** Method name -> [params, result]. */
 export interface ControlApi {
-  version: [Record<string, never>, { version: string; protocol: 1 }];
+  version: [
+    Record<string, never>,
+    {
+      version: string;
+      protocol: 1;
+      /** The daemon's (monotonic) clock when answering, uptime on it, and what `pqgate version` shows. */
+      now?: number;
+      uptimeMs?: number;
+      node?: string;
+      pid?: number;
+      dataPlane?: string;
+      /** Configured (enabled) tunnel names. */
+      tunnels?: string[];
+      /** 'store' (configuration database, --db) or 'file' (stateless --config / --default-config). */
+      configSource?: 'store' | 'file';
+    },
+  ];
   status: [Record<string, never>, IkeSaStatus[]];
   'status.tunnels': [Record<string, never>, TunnelStatus];
   up: [{ tunnel: string } & Partial<Actor>, { ok: true }];
@@ -91,7 +107,8 @@ export interface ControlApi {
   /** Delete and re-establish (IKE SA with all its Child SAs). */
   reset: [{ tunnel: string } & Partial<Actor>, { ok: true }];
   dpd: [{ tunnel: string }, { ok: true }];
-  reload: [Record<string, never>, { tunnels: number }];
+  /** Re-apply the configuration (store: the current revision; file mode: re-read the file). */
+  reload: [Record<string, never>, { tunnels: number; names?: string[]; restartRequired?: string[] }];
   metrics: [Record<string, never>, { text: string }];
 
   /** The running configuration document (docs/config.md), secrets replaced by "<set>". */
@@ -149,10 +166,18 @@ export interface ControlApi {
   /** True until the first admin user exists (first-boot setup page). */
   'users.setupRequired': [Record<string, never>, { setupRequired: boolean }];
 
-  'logs.events': [{ limit?: number; beforeId?: number; tunnel?: string; level?: string }, EventEntry[]];
+  /** Newest first. `level` = minimum severity ('warn': warnings and errors); `afterId`: only newer events (follow). */
+  'logs.events': [{ limit?: number; beforeId?: number; afterId?: number; tunnel?: string; level?: string }, EventEntry[]];
   'logs.audit': [{ limit?: number; beforeId?: number }, { id: number; ts: number; actor: string; action: string; detail: string }[]];
   /** Current IKE and ESP keys in Wireshark's UAT formats, for a support case (root only: CLI). */
   'keys.export': [Actor, { ikev2_decryption_table: string; esp_sa: string }];
+  /**
+   * Key capture for keys.export (root only: CLI). Off by default: the daemon
+   * keeps no keys. On: the latest keys of each live SA are kept in memory;
+   * `rekey` rekeys every IKE and Child SA so the current ones are covered.
+   * Off wipes them.
+   */
+  'keys.capture': [{ enabled: boolean; rekey?: boolean } & Actor, { enabled: boolean; since: number | null; ike: number; esp: number }];
 
   'system.info': [Record<string, never>, SystemInfo];
   'system.reboot': [Actor, { ok: true }];

@@ -4,7 +4,10 @@
  * Access control is the file system's: the socket is created mode 0600 and
  * its directory, when we create it, 0700, so only the daemon's user (root on
  * the router) can connect. The umask is narrowed around listen() so there is
- * no window in which the socket exists with looser permissions.
+ * no window in which the socket exists with looser permissions. A socket for
+ * a group (the unprivileged web admin's, docs/cli.md "Permissions") is
+ * created the same way, then chowned to that group and opened up to it
+ * (0660; directory 0750 with the same group) once it exists.
  *
  * Robustness: malformed JSON and bad requests get an error reply and the
  * connection stays open; a line longer than maxRequestBytes gets an
@@ -14,7 +17,7 @@
  * of this module.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { mkdirSync, chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { mkdirSync, chmodSync, chownSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   ControlError,
@@ -38,6 +41,11 @@ export interface ControlServerOptions {
   maxConnections?: number;
   /** Close connections idle for this long (ms). 0 = never. */
   idleTimeoutMs?: number;
+  /**
+   * Open the socket to this group (gid): socket 0660 and, when we create or
+   * own the directory, directory 0750, both with this group. Default: owner only.
+   */
+  group?: number;
 }
 
 /** Is something answering on this unix socket path? */
@@ -55,7 +63,7 @@ function probe(path: string): Promise<boolean> {
 export class ControlServer {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  private readonly opts: Required<Omit<ControlServerOptions, 'logger'>> & { logger: Logger };
+  private readonly opts: Required<Omit<ControlServerOptions, 'logger' | 'group'>> & { logger: Logger; group?: number };
 
   constructor(opts: ControlServerOptions) {
     this.opts = {
@@ -74,9 +82,15 @@ export class ControlServer {
   async listen(): Promise<void> {
     const path = this.opts.path;
     const dir = dirname(path);
+    const group = this.opts.group;
+    const dirMode = group === undefined ? 0o700 : 0o750;
     // recursive mkdir returns the first directory it created (undefined if it existed).
-    const created = mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (created !== undefined) chmodSync(dir, 0o700);
+    const created = mkdirSync(dir, { recursive: true, mode: dirMode });
+    const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
+    if (created !== undefined || (group !== undefined && statSync(dir).uid === uid)) {
+      if (group !== undefined) chownSync(dir, uid, group);
+      chmodSync(dir, dirMode);
+    }
     await this.removeStale(path);
     const server = createServer((s) => this.onConnection(s));
     server.maxConnections = this.opts.maxConnections;
@@ -98,7 +112,10 @@ export class ControlServer {
     } finally {
       if (old !== undefined) process.umask(old);
     }
-    chmodSync(path, 0o600);
+    if (group !== undefined) {
+      chownSync(path, uid, group);
+      chmodSync(path, 0o660);
+    } else chmodSync(path, 0o600);
     server.on('error', (e) => this.opts.logger.error('control socket error', { error: e }));
     this.server = server;
   }

@@ -546,6 +546,15 @@ export class ConfigStore {
     return appendEvent(this.db, { ts: e.ts ?? this.now(), level: e.level, tunnel: e.tunnel ?? null, message: e.message });
   }
 
+  /** Append several events in one transaction (one fsync): the daemon batches what the engine reports. */
+  logEvents(list: readonly { level: EventEntry['level']; tunnel?: string; message: string; ts?: number }[]): void {
+    if (!list.length) return;
+    const now = this.now();
+    this.db.transaction(() => {
+      for (const e of list) appendEvent(this.db, { ts: e.ts ?? now, level: e.level, tunnel: e.tunnel ?? null, message: e.message });
+    }).immediate();
+  }
+
   events(opts: { limit?: number; tunnel?: string; beforeId?: number } = {}): EventEntry[] {
     return listEvents(this.db, opts);
   }

@@ -13,12 +13,20 @@
  */
 import { ConfigValidationError, parseDaemonConfig } from '../config/schema.js';
 import { ConfigError } from '../util/errors.js';
-import { BACKUP_KEYS, TOP_FIELDS, canonicalDocument, type ConfigDoc } from './document.js';
+import { BACKUP_KEYS, TOP_FIELDS, TUNNEL_FIELDS, canonicalDocument, type ConfigDoc } from './document.js';
 import { migrateDocument } from './doc-migrations.js';
 
 type Obj = Record<string, unknown>;
 
 export const MAX_TUNNELS = 1024;
+/**
+ * Keys parseDaemonConfig accepts (config/schema.ts) that the store's schema
+ * (document.ts TUNNEL_FIELDS / TOP_FIELDS) cannot hold yet, e.g. certificate
+ * authentication (auth pubkey: cert, key, ca_certs...), the interface MTU,
+ * full-transcript AUTH, data_plane: refused with their path instead of being
+ * lost. A schema migration that adds the columns lifts this.
+ */
+const STORE_LACKS = 'not held by the configuration store of this firmware yet (use `pqgate daemon --config FILE` for it)';
 /** Stands in for a stored PSK during validation; never stored or shown. */
 const PLACEHOLDER_PSK = 'stored-psk-placeholder-0123456789';
 
@@ -98,6 +106,18 @@ export function validateConfig(plain: unknown, presetsIn: unknown, ctx: Validate
     parseErrors = e.errors;
   }
   errors.push(...parseErrors);
+  // Settings the daemon's parser accepts but this schema has no column for are refused, not silently dropped.
+  if (isObj(plain)) {
+    const reported = new Set(parseErrors.map((e) => e.path));
+    const lacks = (path: string) => {
+      if (!reported.has(path)) errors.push(new ConfigError(path, STORE_LACKS));
+    };
+    for (const k of Object.keys(plain)) if (k !== 'version' && k !== 'tunnels' && !(TOP_FIELDS as readonly string[]).includes(k)) lacks(k.slice(0, 64));
+    if (Array.isArray(plain.tunnels))
+      plain.tunnels.forEach((t, i) => {
+        if (isObj(t)) for (const k of Object.keys(t)) if (!(TUNNEL_FIELDS as readonly string[]).includes(k)) lacks(`tunnels[${i}].${k.slice(0, 64)}`);
+      });
+  }
   const names = new Set<string>();
   if (isObj(plain) && Array.isArray(plain.tunnels)) {
     if (plain.tunnels.length > MAX_TUNNELS) errors.push(new ConfigError('tunnels', `at most ${MAX_TUNNELS} tunnels, got ${plain.tunnels.length}`));

@@ -1,0 +1,104 @@
+# Boot artefacts: kernel, stage-1 initramfs, EFI System Partition, data
+# partition, and the GPT disk (genimage, from the board's genimage.cfg).
+
+# kernel_dir: the unpacked kernel package, with modules.dep made by depmod.
+kernel_dir() {
+  local v d
+  v=$(lock_version "$BOARD_DIR" "$KPKG")
+  [[ -n "$v" ]] || die "kernel package $KPKG is not in packages.lock"
+  d=$(unpack_deb "$ARCH" "$KPKG" "$v")
+  if [[ ! -f "$d/.depmod" ]]; then
+    depmod -b "$d" "$KREL" || die "depmod on the kernel package failed"
+    touch "$d/.depmod"
+  fi
+  echo "$d"
+}
+
+# build_initramfs OUT_FILE: busybox + block drivers + init, gzip'd newc cpio.
+build_initramfs() {
+  local out=$1 r="$BUILD/initramfs" kd m rel
+  safe_rm_tree "$r"
+  mkdir -p "$r"
+  stage_mkdir "$r" bin dev proc sys newroot lib/modules
+  stage_install "$r" "$(pkg_dir busybox-static)/bin/busybox" bin/busybox 0755
+  for m in sh mount umount switch_root insmod sleep cat grep sed mkdir reboot echo; do
+    stage_link "$r" busybox "bin/$m"
+  done
+  stage_install "$r" "$IMAGE_DIR/initramfs/init" init 0755
+  kd=$(kernel_dir)
+  local list; list=$(node "$IMAGE_DIR/lib/modules.mjs" "$kd/lib/modules/$KREL/modules.dep" $(json "$BOARD_JSON" j.modules.initramfs)) || die "initramfs module selection failed"
+  : > "$r/lib/modules/load-order"
+  while read -r rel; do
+    [[ -n "$rel" ]] || continue
+    m=$(basename "$rel" .ko)
+    stage_install "$r" "$kd/lib/modules/$KREL/$rel" "lib/modules/$m.ko" 0644
+    echo "$m" >> "$r/lib/modules/load-order"
+  done <<< "$list"
+  check_no_absolute_links "$r"
+  (cd "$r" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --owner=0:0 --quiet | gzip -9n) > "$out" \
+    || die "cannot pack the initramfs"
+}
+
+# build_esp OUT_FILE: FAT ESP with systemd-boot at the removable-media path and
+# one Boot Loader Specification entry per slot, each with its own kernel and
+# initramfs. Built with mkfs.vfat -C and mtools: no loop mounts.
+build_esp() {
+  local out=$1 mib version cmdline sdboot d slot
+  mib=$(json "$BOARD_JSON" j.disk.espMiB)
+  version=$(json "$REPO/package.json" j.version)
+  cmdline=$(json "$BOARD_JSON" j.cmdline)
+  sdboot="$(pkg_dir systemd-boot-efi)/$(json "$BOARD_JSON" j.efi.bootloader)"
+  [[ -f "$sdboot" ]] || die "systemd-boot binary not found: $sdboot"
+  d="$BUILD/esp"
+  safe_rm_tree "$d"
+  mkdir -p "$d/loader/entries"
+  cat > "$d/loader/loader.conf" <<EOF
+default pqgate-a.conf
+timeout 0
+editor no
+console-mode keep
+EOF
+  for slot in a b; do
+    cat > "$d/loader/entries/pqgate-$slot.conf" <<EOF
+title   pqgate $version (slot ${slot^^})
+version $version
+linux   /pqgate-$slot/vmlinuz
+initrd  /pqgate-$slot/initrd.img
+options fw.slot=$slot $cmdline
+EOF
+  done
+  rm -f "$out"
+  mkfs.vfat -C -F 32 -n PQGATE-ESP -i "$(printf '%s' "$BOARD" | sha256sum | cut -c1-8)" "$out" $((mib * 1024)) >/dev/null || die "mkfs.vfat failed"
+  export MTOOLS_SKIP_CHECK=1
+  mmd -i "$out" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/pqgate-a ::/pqgate-b || die "mmd failed"
+  mcopy -i "$out" "$sdboot" "::/$(json "$BOARD_JSON" j.efi.removablePath)" || die "mcopy systemd-boot failed"
+  mcopy -i "$out" "$d/loader/loader.conf" ::/loader/loader.conf
+  for slot in a b; do
+    mcopy -i "$out" "$d/loader/entries/pqgate-$slot.conf" "::/loader/entries/pqgate-$slot.conf"
+    mcopy -i "$out" "$OUT/vmlinuz" "::/pqgate-$slot/vmlinuz" || die "ESP too small for the kernel? (espMiB=$mib)"
+    mcopy -i "$out" "$OUT/initrd.img" "::/pqgate-$slot/initrd.img" || die "ESP too small for the initramfs? (espMiB=$mib)"
+  done
+}
+
+# build_data OUT_FILE: the empty ext4 data partition (label "data").
+build_data() {
+  local out=$1 mib d
+  mib=$(json "$BOARD_JSON" j.disk.dataMiB)
+  d="$BUILD/data-root"
+  safe_rm_tree "$d"
+  mkdir -p "$d/pqgate"
+  rm -f "$out"
+  mke2fs -q -t ext4 -L data -E root_owner=0:0 -d "$d" "$out" "${mib}M" >/dev/null || die "mke2fs failed"
+}
+
+# run_genimage: the GPT disk from the board's genimage.cfg (inputs in $OUT).
+run_genimage() {
+  local tmp="$BUILD/genimage-tmp" root="$BUILD/genimage-root"
+  safe_rm_tree "$tmp"; safe_rm_tree "$root"
+  mkdir -p "$root"
+  rm -f "$OUT/disk.img"
+  genimage --config "$BOARD_DIR/genimage.cfg" --rootpath "$root" --tmppath "$tmp" \
+    --inputpath "$OUT" --outputpath "$OUT" > "$BUILD/genimage.log" 2>&1 \
+    || { tail -n 20 "$BUILD/genimage.log" >&2; die "genimage failed"; }
+  safe_rm_tree "$tmp"
+}

@@ -1,0 +1,148 @@
+# Node.js and the pqgate application in the image:
+#  - the official binary from the npm package node-linux-<arch> (Debian
+#    bookworm's nodejs is 18: too old), with its include/node headers;
+#  - native addons built for the target with node-gyp against those headers
+#    (cross compiler for arm64), out of tree under the cache;
+#  - pqgate's compiled dist/ and its production node_modules.
+
+node_pkg_dir() {
+  local p v d
+  p=$(json "$BOARD_JSON" j.node.package); v=$(json "$BOARD_JSON" j.node.version)
+  d="$CACHE/unpacked/npm/$p-$v"
+  if [[ ! -f "$d/.done" ]]; then
+    safe_rm_tree "$d"
+    mkdir -p "$d"
+    tar -xzf "$(npm_path "$p" "$v")" -C "$d" --strip-components=1 --no-same-owner || die "cannot unpack $p-$v"
+    touch "$d/.done"
+  fi
+  echo "$d"
+}
+
+node_gyp_js() {
+  local c
+  for c in "${npm_config_node_gyp:-}" "$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js" \
+           /usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js; do
+    [[ -n "$c" && -f "$c" ]] && { echo "$c"; return 0; }
+  done
+  die "node-gyp not found (it ships with npm)"
+}
+
+# build_addon NAME SRC_DIR TARGET OUT_FILE: node-gyp rebuild of a copy of SRC_DIR
+# for the board (TARGET.node is the product to ship); cached by content.
+build_addon() {
+  local name=$1 src=$2 target=$3 out=$4 nd key bdir
+  nd=$(node_pkg_dir)
+  key=$( (cd "$src" && find . -path ./build -prune -o -type f \( -name '*.c' -o -name '*.cc' -o -name '*.cpp' -o -name '*.h' -o -name '*.gyp' -o -name '*.gypi' -o -name package.json \) -print0 | sort -z | xargs -0 sha256sum; echo "$nd $GYP_ARCH $CC_T $CXX_T") | sha256sum | cut -c1-16)
+  bdir="$CACHE/addons/$BOARD/$name-$key"
+  if [[ ! -f "$bdir/.done" ]]; then
+    info "building $name for $BOARD (node-gyp, $CXX_T)"
+    safe_rm_tree "$bdir"
+    mkdir -p "$bdir"
+    (cd "$src" && tar --exclude=./build -cf - .) | tar -xf - -C "$bdir"
+    local t0=$SECONDS
+    (cd "$bdir" && CC="$CC_T" CXX="$CXX_T" LINK="$CXX_T" AR="${CROSS_PREFIX}ar" \
+       node "$(node_gyp_js)" rebuild --nodedir="$nd" --arch="$GYP_ARCH" --silent -j 2 > "$bdir/build.log" 2>&1) \
+      || { tail -n 30 "$bdir/build.log" >&2; die "node-gyp build of $name failed (log: $bdir/build.log)"; }
+    info "built $name in $((SECONDS - t0))s"
+    touch "$bdir/.done"
+  fi
+  local built="$bdir/build/Release/$target.node"
+  [[ -f "$built" ]] || die "node-gyp produced no $target.node for $name"
+  "$STRIP" --strip-unneeded -o "$out" "$built"
+}
+
+# app_runtime_deps: package directories under node_modules needed at run time
+# (production dependencies and their dependencies). better-sqlite3's
+# prebuild-install is an install-time helper: not shipped.
+app_runtime_deps() {
+  node -e '
+    const fs = require("fs"), path = require("path");
+    const root = process.argv[1];
+    const skip = new Set(["prebuild-install"]);
+    const seen = new Set();
+    const visit = (name) => {
+      if (seen.has(name) || skip.has(name)) return;
+      const pj = path.join(root, "node_modules", name, "package.json");
+      if (!fs.existsSync(pj)) { console.error("missing dependency " + name); process.exit(1); }
+      seen.add(name);
+      const p = JSON.parse(fs.readFileSync(pj, "utf8"));
+      for (const d of Object.keys(p.dependencies || {})) visit(d);
+    };
+    for (const d of Object.keys(JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).dependencies || {})) visit(d);
+    for (const n of [...seen].sort()) console.log(n);
+  ' "$REPO"
+}
+
+# rootfs_app ROOT: /usr/lib/pqgate with dist/, node_modules and the addons.
+rootfs_app() {
+  local r=$1 app=usr/lib/pqgate f dep
+  [[ -f "$REPO/dist/firmware/cli.js" ]] || die "dist/firmware/cli.js missing (the TypeScript build failed?)"
+  stage_mkdir "$r" "$app"
+  stage_install "$r" "$REPO/package.json" "$app/package.json" 0644
+  # Compiled JavaScript only (no tests, benchmarks or source maps).
+  local part
+  for part in firmware webui; do
+    [[ -d "$REPO/dist/$part" ]] || continue
+    while IFS= read -r -d '' f; do
+      stage_install "$r" "$REPO/dist/$part/$f" "$app/dist/$part/$f" 0644
+    done < <(cd "$REPO/dist/$part" && find . -type f \( -name '*.js' -o -name '*.json' -o -name '*.html' -o -name '*.css' -o -name '*.svg' -o -name '*.png' \) -printf '%P\0')
+  done
+  # The web admin's static files, where dist/webui/app.js looks for them (../../webui/static).
+  if [[ -d "$REPO/webui/static" ]]; then
+    while IFS= read -r -d '' f; do
+      stage_install "$r" "$REPO/webui/static/$f" "$app/webui/static/$f" 0644
+    done < <(cd "$REPO/webui/static" && find . -type f -printf '%P\0')
+  fi
+  # Production dependencies: JavaScript as published; native parts rebuilt below
+  # (for a native package, its build/, deps/ and src/ are build inputs, not run-time files).
+  while read -r dep; do
+    local prune=(-path ./test -o -path ./docs)
+    [[ -f "$REPO/node_modules/$dep/binding.gyp" ]] && prune+=(-o -path ./build -o -path ./deps -o -path ./src)
+    while IFS= read -r -d '' f; do
+      stage_install "$r" "$REPO/node_modules/$dep/$f" "$app/node_modules/$dep/$f" 0644
+    done < <(cd "$REPO/node_modules/$dep" && find . \( "${prune[@]}" \) -prune -o -type f \
+               ! -name '*.md' ! -name '*.map' ! -name '*.ts' ! -name '*.c' ! -name '*.cc' ! -name '*.h' ! -name '*.gyp' ! -name '*.gypi' -printf '%P\0')
+  done < <(app_runtime_deps)
+  if [[ -d "$REPO/node_modules/better-sqlite3" ]]; then
+    stage_mkdir "$r" "$app/node_modules/better-sqlite3/build/Release"
+    build_addon better-sqlite3 "$REPO/node_modules/better-sqlite3" better_sqlite3 "$(stage_path "$r" "$app/node_modules/better-sqlite3/build/Release/better_sqlite3.node")"
+  fi
+  stage_mkdir "$r" "$app/native/build/Release"
+  build_addon pqtun "$REPO/native" pqtun "$(stage_path "$r" "$app/native/build/Release/pqtun.node")"
+}
+
+# smoke_test ROOT: run the staged node on the build machine (directly or through
+# qemu-user, with the staged loader and libraries): load both addons, open an
+# in-memory SQLite database, and run the CLI.
+smoke_test() {
+  local r; r=$(realpath "$1")
+  local ld; ld="$r/usr/lib/$TRIPLET/$(basename "$INTERP")"
+  local -a run
+  if [[ -n "$QEMU_USER" ]]; then run=("$QEMU_USER" -L "$r" "$r/usr/bin/node")
+  else run=("$ld" --library-path "$r/usr/lib/$TRIPLET" "$r/usr/bin/node"); fi
+  local out
+  out=$("${run[@]}" -e '
+    const app = process.argv[1];
+    const { createRequire } = require("module");
+    const req = createRequire(app + "/package.json");
+    const tun = req(app + "/native/build/Release/pqtun.node");
+    if (typeof tun.setUdpEncap !== "function") throw new Error("pqtun addon incomplete");
+    const Database = req("better-sqlite3");
+    const db = new Database(":memory:");
+    const v = db.prepare("select sqlite_version() as v").get().v;
+    console.log(`node ${process.version} ${process.arch} sqlite ${v}`);
+  ' "$r/usr/lib/pqgate" 2>&1) || die "smoke test failed: $out"
+  info "smoke test: $out"
+  # The module graphs the image runs (daemon, engine, kernel data plane, web
+  # admin when built) load: a file the copy left out shows up here, not at boot.
+  out=$("${run[@]}" --input-type=module -e '
+    const app = process.argv[1];
+    const { existsSync } = await import("node:fs");
+    const mods = ["dist/firmware/daemon.js", "dist/firmware/ikev2/engine.js", "dist/firmware/dataplane/xfrm/index.js", "dist/webui/app.js"].filter((m) => existsSync(app + "/" + m));
+    for (const m of mods) await import(app + "/" + m);
+    console.log(`imported ${mods.join(", ")}`);
+  ' "$r/usr/lib/pqgate" 2>&1) || die "smoke test (module graph) failed: $out"
+  info "smoke test: $out"
+  out=$("${run[@]}" "$r/usr/lib/pqgate/dist/firmware/cli.js" check-config "$r/etc/pqgate/default.json" 2>&1) || die "smoke test (pqgate check-config) failed: $out"
+  info "smoke test: $out"
+}
