@@ -59,6 +59,7 @@ const TUNNEL_KEYS = [
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
   'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
   'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
+  'child_rekey_bytes', 'child_rekey_packets',
 ] as const;
 const SCHEMES = [
   'ecdsa-p256-sha256', 'ecdsa-p256-sha384', 'ecdsa-p256-sha512', 'ecdsa-p384-sha256', 'ecdsa-p384-sha384', 'ecdsa-p384-sha512',
@@ -383,6 +384,8 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx, baseDir?
   const rekeyTime = lifetime('rekey_time', TUNNEL_DEFAULTS.rekeyTime);
   const childRekeyTime = lifetime('child_rekey_time', TUNNEL_DEFAULTS.childRekeyTime);
   const dpdDelay = ctx.int(t, 'dpd_delay', P('dpd_delay'), 0, 86400) ?? TUNNEL_DEFAULTS.dpdDelay;
+  const childRekeyBytes = ctx.int(t, 'child_rekey_bytes', P('child_rekey_bytes'), 0, Number.MAX_SAFE_INTEGER);
+  const childRekeyPackets = ctx.int(t, 'child_rekey_packets', P('child_rekey_packets'), 0, 2 ** 32);
   const retransmitTimeout = ctx.int(t, 'retransmit_timeout', P('retransmit_timeout'), 1, 60);
   const retransmitTries = ctx.int(t, 'retransmit_tries', P('retransmit_tries'), 0, 20);
   const replayWindow = ctx.int(t, 'replay_window', P('replay_window'), 0, 4096) ?? TUNNEL_DEFAULTS.replayWindow;
@@ -416,6 +419,8 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx, baseDir?
     rekeyTime,
     childRekeyTime,
     dpdDelay,
+    ...(childRekeyBytes ? { childRekeyBytes } : {}),
+    ...(childRekeyPackets ? { childRekeyPackets } : {}),
     ...(retransmitTimeout !== undefined ? { retransmitTimeout } : {}),
     ...(retransmitTries !== undefined ? { retransmitTries } : {}),
     replayWindow,

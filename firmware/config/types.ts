@@ -71,6 +71,13 @@ export interface TunnelConfig {
   rekeyTime: number;
   /** Child SA rekey interval, seconds (0 = never). */
   childRekeyTime: number;
+  /**
+   * Child SA volume limits (strongSwan rekey_bytes / rekey_packets; life =
+   * +10 %): the data plane reports the soft limit and the Child SA is
+   * rekeyed; at the hard limit the SA is gone. 0 / undefined = none.
+   */
+  childRekeyBytes?: number;
+  childRekeyPackets?: number;
   /** DPD / liveness interval, seconds (0 = off). */
   dpdDelay: number;
   /** First retransmission timeout, seconds (default 4, strongSwan's); with the tries it bounds dead-peer detection. */

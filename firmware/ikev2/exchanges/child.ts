@@ -116,6 +116,7 @@ export function installChild(
     reqid,
     ifId: args.ifId,
     tunnel: sa.tunnel.name,
+    ...volumeLimits(sa.tunnel.childRekeyBytes, sa.tunnel.childRekeyPackets),
   };
   const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: { ...sa.local }, dst: { ...sa.remote }, encrKey: mine.encr, integKey: mine.integ };
   const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: { ...sa.remote }, dst: { ...sa.local }, encrKey: theirs.encr, integKey: theirs.integ };
@@ -162,6 +163,18 @@ export function installChild(
   owner.children.push(child);
   sa.log('info', `CHILD_SA ${sa.tunnel.name}{${reqid}} established, SPIs ${args.spiIn.toString(16)}_i ${args.spiOut.toString(16)}_o`);
   return child;
+}
+
+/**
+ * Soft limit = the configured rekey volume, hard = +10 % (strongSwan's
+ * life_bytes/life_packets default), so the rekey has room to finish before
+ * the data plane must drop the SA (RFC 4301 §4.4.2.1).
+ */
+function volumeLimits(bytes?: number, packets?: number): Pick<SaSpec, 'softBytes' | 'hardBytes' | 'softPackets' | 'hardPackets'> {
+  return {
+    ...(bytes ? { softBytes: bytes, hardBytes: Math.floor(bytes * 1.1) } : {}),
+    ...(packets ? { softPackets: packets, hardPackets: Math.floor(packets * 1.1) } : {}),
+  };
 }
 
 export function removeChild(sa: IkeSa, child: ChildSa): void {
