@@ -101,9 +101,10 @@ export interface ControlApi {
   status: [Record<string, never>, IkeSaStatus[]];
   'status.tunnels': [Record<string, never>, TunnelStatus];
   up: [{ tunnel: string } & Partial<Actor>, { ok: true }];
-  down: [{ tunnel: string } & Partial<Actor>, { ok: true }];
-  'rekey-ike': [{ tunnel: string } & Partial<Actor>, { ok: true }];
-  'rekey-child': [{ tunnel: string } & Partial<Actor>, { ok: true }];
+  /** `sa` narrows to one IKE SA (IkeSaStatus.id); `child` to one Child SA (ChildSaStatus.reqid). */
+  down: [{ tunnel: string; sa?: number } & Partial<Actor>, { ok: true }];
+  'rekey-ike': [{ tunnel: string; sa?: number } & Partial<Actor>, { ok: true }];
+  'rekey-child': [{ tunnel: string; sa?: number; child?: number } & Partial<Actor>, { ok: true }];
   /** Delete and re-establish (IKE SA with all its Child SAs). */
   reset: [{ tunnel: string } & Partial<Actor>, { ok: true }];
   dpd: [{ tunnel: string }, { ok: true }];

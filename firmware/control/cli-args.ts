@@ -40,7 +40,7 @@ export interface Parsed {
 /** Flags that take a value. */
 export const VALUE_FLAGS = new Set([
   '--config', '--socket', '--log-level', '--log-format', '--db', '--initial-config', '--web-socket', '--web-group', '--syslog', '--data-plane',
-  '--comment', '--confirm-timeout', '--preset', '--psk-file', '--limit', '--tunnel', '--level', '--out', '--password-file', '--confirm',
+  '--sa', '--reqid', '--comment', '--confirm-timeout', '--preset', '--psk-file', '--limit', '--tunnel', '--level', '--out', '--password-file', '--confirm',
 ]);
 /** Flags that take a value and may repeat. */
 export const MULTI_FLAGS = new Set(['--param', '--set', '--unset']);

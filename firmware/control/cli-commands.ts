@@ -55,12 +55,14 @@ export async function cmdStatus(p: Parsed, io: CliIo): Promise<number> {
 
 const VERB: Record<string, string> = { up: 'initiating', down: 'deleting', reset: 'resetting', dpd: 'liveness check of', 'rekey-ike': 'rekeying the IKE SA of', 'rekey-child': 'rekeying the Child SAs of' };
 
-/** up / down / reset / dpd / rekey NAME [--child] */
+/** up / down / reset / dpd / rekey NAME [--child] [--sa ID] [--reqid N]: per tunnel, or one IKE SA (status id) / one Child SA (reqid). */
 export async function cmdTunnel(cmd: string, p: Parsed, io: CliIo): Promise<number> {
   const tunnel = one(p, cmd);
-  const method = cmd === 'rekey' ? (p.flags.has('--child') ? 'rekey-child' : 'rekey-ike') : cmd;
-  await withClient(p, io, (c) => c.call(method, { tunnel, actor: cliActor() }), 20_000);
-  io.out(`${VERB[method] ?? method} ${tunnel}\n`);
+  const reqid = intFlag(p, '--reqid', 1, 2 ** 31);
+  const sa = intFlag(p, '--sa', 1, 2 ** 31);
+  const method = cmd === 'rekey' ? (p.flags.has('--child') || reqid !== undefined ? 'rekey-child' : 'rekey-ike') : cmd;
+  await withClient(p, io, (c) => c.call(method, { tunnel, actor: cliActor(), ...(sa !== undefined ? { sa } : {}), ...(reqid !== undefined ? { child: reqid } : {}) }), 20_000);
+  io.out(`${VERB[method] ?? method} ${tunnel}${sa !== undefined ? ` (IKE SA #${sa})` : ''}${reqid !== undefined ? ` (Child SA {${reqid}})` : ''}\n`);
   return EXIT_OK;
 }
 

@@ -43,7 +43,16 @@ export function tunnelCommand(d: Daemon, kind: Command['kind'], params: unknown)
   d.assertRunning();
   const tunnel = tunnelParam(params);
   if (!d.hasTunnel(tunnel)) throw noSuchTunnel(tunnel, d.config.tunnels.map((t) => t.name));
-  d.command({ kind, tunnel } as Command);
+  // Optional narrowing to one IKE SA (status id) / one Child SA (reqid).
+  const p = (params ?? {}) as { sa?: unknown; child?: unknown };
+  const num = (v: unknown, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ControlError(ControlErrorCode.INVALID_PARAMS, `params.${name} must be a non-negative integer`);
+    return v;
+  };
+  const sa = num(p.sa, 'sa');
+  const child = num(p.child, 'child');
+  d.command({ kind, tunnel, ...(sa !== undefined ? { sa } : {}), ...(child !== undefined ? { child } : {}) } as Command);
   return { ok: true, tunnel, command: kind };
 }
 

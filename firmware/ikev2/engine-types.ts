@@ -53,12 +53,17 @@ export interface KeylogAction {
 
 export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction;
 
+/**
+ * Operator commands per tunnel; `sa` narrows down/rekey/dpd to one IKE SA
+ * (IkeSaStatus.id) and `child` a Child SA rekey to one reqid
+ * (ChildSaStatus.reqid).
+ */
 export type Command =
   | { kind: 'up'; tunnel: string }
-  | { kind: 'down'; tunnel: string }
-  | { kind: 'rekey-ike'; tunnel: string }
-  | { kind: 'rekey-child'; tunnel: string }
-  | { kind: 'dpd'; tunnel: string };
+  | { kind: 'down'; tunnel: string; sa?: number }
+  | { kind: 'rekey-ike'; tunnel: string; sa?: number }
+  | { kind: 'rekey-child'; tunnel: string; sa?: number; child?: number }
+  | { kind: 'dpd'; tunnel: string; sa?: number };
 
 export interface ChildSaStatus {
   name: string;

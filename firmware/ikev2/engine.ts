@@ -191,19 +191,27 @@ export class Engine implements EngineApi {
         this.adminDown.delete(t.name);
         if (!this.sasOf(t.name).some((s) => s.isInitiator || s.state === 'ESTABLISHED')) this.initiate(t);
         break;
-      case 'down':
-        this.adminDown.add(t.name);
-        this.retry.delete(t.name);
-        for (const sa of this.sasOf(t.name)) deleteIke(sa, 'operator request');
+      case 'down': {
+        // One IKE SA (a responder tunnel may have several peers), or the whole tunnel.
+        const sas = this.sasOf(t.name).filter((s) => cmd.sa === undefined || s.uid === cmd.sa);
+        if (cmd.sa === undefined) {
+          this.adminDown.add(t.name);
+          this.retry.delete(t.name);
+        } else if (sas.length === 0) this.ctx.log('error', `no IKE SA #${cmd.sa} in tunnel '${t.name}'`, t.name);
+        for (const sa of sas) deleteIke(sa, 'operator request');
         break;
+      }
       case 'dpd':
-        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED') liveness(sa, () => this.peerDead(sa));
+        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && (cmd.sa === undefined || sa.uid === cmd.sa)) liveness(sa, () => this.peerDead(sa));
         break;
       case 'rekey-ike':
-        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && !sa.successor) rekeyIke(sa, this.lifeHooks);
+        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && !sa.successor && (cmd.sa === undefined || sa.uid === cmd.sa)) rekeyIke(sa, this.lifeHooks);
         break;
       case 'rekey-child':
-        for (const sa of this.sasOf(t.name)) if (sa.state === 'ESTABLISHED' && !sa.successor) for (const c of [...sa.children]) rekeyChild(sa, c);
+        for (const sa of this.sasOf(t.name)) {
+          if (sa.state !== 'ESTABLISHED' || sa.successor || (cmd.sa !== undefined && sa.uid !== cmd.sa)) continue;
+          for (const c of [...sa.children]) if (cmd.child === undefined || c.reqid === cmd.child) rekeyChild(sa, c);
+        }
         break;
     }
     return this.drain();

@@ -120,3 +120,28 @@ import * as harness from './harness.js';
 function require_harness() {
   return harness;
 }
+
+describe('per-SA operator commands', () => {
+  it('rekeys one Child SA by reqid and deletes one IKE SA by id, leaving the others', async () => {
+    const { pair: mk, up: goUp } = await import('./harness.js');
+    const { lab, a, b } = mk();
+    goUp(lab, a);
+    lab.run();
+    const [sa] = lab.status(a);
+    const reqid = sa!.children[0]!.reqid;
+    const spiBefore = sa!.children[0]!.spiIn;
+    lab.apply(a, a.engine.command({ kind: 'rekey-child', tunnel: 't1', sa: sa!.id, child: reqid + 1000 }));
+    lab.run();
+    expect(lab.status(a)[0]!.children[0]!.spiIn).toBe(spiBefore); // no such reqid: nothing happened
+    lab.apply(a, a.engine.command({ kind: 'rekey-child', tunnel: 't1', sa: sa!.id, child: reqid }));
+    lab.run();
+    expect(lab.status(a)[0]!.children[0]!.spiIn).not.toBe(spiBefore);
+    lab.apply(a, a.engine.command({ kind: 'down', tunnel: 't1', sa: sa!.id + 1000 }));
+    lab.run();
+    expect(lab.status(a)).toHaveLength(1);
+    lab.apply(a, a.engine.command({ kind: 'down', tunnel: 't1', sa: sa!.id }));
+    lab.run();
+    expect(lab.status(a)).toHaveLength(0);
+    expect(lab.status(b)).toHaveLength(0);
+  });
+});
