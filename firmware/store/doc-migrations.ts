@@ -8,6 +8,9 @@
  *          `tunnel_presets`; it becomes an empty map.
  *   2 → 3  v3 added commit-confirmed metadata to revisions only; the document
  *          is unchanged apart from its schema_version.
+ *   3 → 4  v4 can hold every document key (auth pubkey, mtu, data_plane...);
+ *          a v3 document never carries them (v3 refused them), so it is
+ *          unchanged apart from its schema_version.
  */
 import { ConfigError } from '../util/errors.js';
 import { SCHEMA_VERSION } from './schema.js';
@@ -36,6 +39,13 @@ export const DOCUMENT_MIGRATIONS: readonly DocumentMigration[] = [
     to: 3,
     up(doc) {
       return { ...doc, schema_version: 3 };
+    },
+  },
+  {
+    from: 3,
+    to: 4,
+    up(doc) {
+      return { ...doc, schema_version: 4 };
     },
   },
 ];

@@ -17,11 +17,15 @@
 
 export const CONFIG_DOC_VERSION = 1;
 
-export const TOP_FIELDS = ['listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog'] as const;
+/** Top-level keys besides `version` and `tunnels` (config/schema.ts TOP_KEYS), in document order. */
+export const TOP_FIELDS = ['listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane'] as const;
+/** Every tunnel key (config/schema.ts TUNNEL_KEYS), in document order. */
 export const TUNNEL_FIELDS = [
   'name', 'enabled', 'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals',
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
-  'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss',
+  'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
+  'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
+  'child_rekey_bytes', 'child_rekey_packets',
 ] as const;
 export type TunnelField = (typeof TUNNEL_FIELDS)[number];
 
@@ -31,6 +35,17 @@ export const TUNNEL_INT_FIELDS = ['remote_port', 'fragment_size', 'rekey_time', 
 export const TUNNEL_TEXT_FIELDS = [
   'local_addr', 'remote_addr', 'local_id', 'remote_id', 'auth', 'mode', 'inside_addr', 'start_action', 'fragmentation',
 ] as const;
+/**
+ * Tunnel fields kept together in the `tunnels.options` JSON column (schema
+ * v4): exactly the JSON values of the canonical document, type-checked by
+ * parseDaemonConfig before every write.
+ */
+export const TUNNEL_OPTION_FIELDS = [
+  'mtu', 'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
+  'child_rekey_bytes', 'child_rekey_packets',
+] as const;
+/** "string or string[]" tunnel fields, canonicalised to arrays of trimmed strings. */
+const CANONICAL_LIST_FIELDS: readonly string[] = [...TUNNEL_LIST_FIELDS, 'ca_certs', 'allowed_schemes'];
 
 /** One tunnel, snake_case as in docs/config.md. `psk` is absent in every secret-free view. */
 export interface TunnelDoc {
@@ -58,6 +73,18 @@ export interface TunnelDoc {
   dpd_delay?: number;
   replay_window?: number;
   mss?: number;
+  mtu?: number;
+  /** File paths (not secrets): the local certificate, its private key, intermediate chain, trusted CAs. */
+  cert?: string;
+  key?: string;
+  cert_chain?: string;
+  ca_certs?: string[];
+  allowed_schemes?: string[];
+  full_transcript_auth?: string;
+  retransmit_timeout?: number;
+  retransmit_tries?: number;
+  child_rekey_bytes?: number;
+  child_rekey_packets?: number;
 }
 
 export interface ConfigDoc {
@@ -68,6 +95,7 @@ export interface ConfigDoc {
   control_socket?: string;
   log_level?: string;
   keylog?: string;
+  data_plane?: string;
   tunnels: TunnelDoc[];
 }
 
@@ -93,7 +121,7 @@ export function canonicalTunnel(t: Obj): TunnelDoc {
   for (const k of TUNNEL_FIELDS) {
     const v = t[k];
     if (v === undefined) continue;
-    if ((TUNNEL_LIST_FIELDS as readonly string[]).includes(k)) out[k] = list(v);
+    if (CANONICAL_LIST_FIELDS.includes(k)) out[k] = list(v);
     else if (k === 'fragmentation' && typeof v === 'boolean') out[k] = v ? 'yes' : 'no';
     else out[k] = v;
   }
@@ -112,8 +140,8 @@ export function canonicalDocument(raw: Obj): ConfigDoc {
   return out as unknown as ConfigDoc;
 }
 
-/** The tunnel with `psk` set, keys kept in document order. */
-export function withPsk(t: TunnelDoc, psk: string): TunnelDoc {
+/** The tunnel with `psk` set (undefined: left without, e.g. auth pubkey), keys kept in document order. */
+export function withPsk(t: TunnelDoc, psk: string | undefined): TunnelDoc {
   const out: Obj = {};
   for (const k of TUNNEL_FIELDS) {
     const v = k === 'psk' ? psk : (t as unknown as Obj)[k];

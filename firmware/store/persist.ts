@@ -22,7 +22,7 @@ import { SCHEMA_VERSION } from './schema.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import { ConfigError } from '../util/errors.js';
 import {
-  TUNNEL_BOOL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_TEXT_FIELDS, TOP_FIELDS,
+  TUNNEL_BOOL_FIELDS, TUNNEL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_OPTION_FIELDS, TUNNEL_TEXT_FIELDS, TOP_FIELDS,
   fromBackup, stableJson, toBackup, withoutSecrets, type BackupDoc, type ConfigDoc, type TunnelDoc,
 } from './document.js';
 import { migrateDocument } from './doc-migrations.js';
@@ -32,7 +32,7 @@ import { appendAudit } from './logs.js';
 export type RevisionKind = 'initial' | 'apply' | 'import' | 'rollback';
 export type RevisionStatus = 'committed' | 'pending' | 'reverted';
 
-/** A revisions row (schema v3). */
+/** A revisions row (schema ≥ 3). */
 export interface RevisionRow {
   id: number;
   created_at: number;
@@ -55,14 +55,14 @@ export interface RevisionRow {
 export interface LiveState {
   doc: ConfigDoc;
   presets: Record<string, string>;
-  /** Tunnel name → secrets.id of its PSK. */
+  /** Tunnel name → secrets.id of its PSK (tunnels with auth pubkey have none). */
   secretRefs: Record<string, number>;
 }
 
 type Row = Record<string, unknown>;
 
 export function readLive(db: Db): LiveState {
-  const s = db.prepare('SELECT ike_port, natt_port, control_socket, log_level, keylog FROM device_settings WHERE id = 1').get() as Row | undefined;
+  const s = db.prepare('SELECT ike_port, natt_port, control_socket, log_level, keylog, data_plane FROM device_settings WHERE id = 1').get() as Row | undefined;
   const listen = (db.prepare('SELECT address FROM interfaces ORDER BY position').all() as { address: string }[]).map((r) => r.address);
   // Key order as in docs/config.md: version, top-level fields, tunnels last.
   const d: Row = { version: 1 };
@@ -76,40 +76,41 @@ export function readLive(db: Db): LiveState {
   const presets: Record<string, string> = {};
   const secretRefs: Record<string, number> = {};
   for (const r of db.prepare('SELECT * FROM tunnels ORDER BY position').all() as Row[]) {
-    const t: Row = { name: r.name };
-    if (r.enabled !== null) t.enabled = r.enabled === 1;
-    for (const f of [
-      'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'proposals', 'esp_proposals', 'local_ts',
-      'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size', 'encap', 'rekey_time',
-      'child_rekey_time', 'dpd_delay', 'replay_window', 'mss',
-    ] as const) {
-      const v = r[f];
+    const opts = r.options === null || r.options === undefined ? {} : (JSON.parse(r.options as string) as Row);
+    const t: Row = {};
+    // Document key order (TUNNEL_FIELDS); the PSK is never in a live read.
+    for (const f of TUNNEL_FIELDS) {
+      if (f === 'psk') continue;
+      const v = (TUNNEL_OPTION_FIELDS as readonly string[]).includes(f) ? opts[f] : r[f];
       if (v === null || v === undefined) continue;
       if ((TUNNEL_LIST_FIELDS as readonly string[]).includes(f)) t[f] = JSON.parse(v as string);
-      else if (f === 'encap') t[f] = v === 1;
+      else if ((TUNNEL_BOOL_FIELDS as readonly string[]).includes(f)) t[f] = v === 1;
       else t[f] = v;
     }
     doc.tunnels.push(t as unknown as TunnelDoc);
-    secretRefs[r.name as string] = r.psk_secret_id as number;
+    // No reference = a tunnel without PSK (auth pubkey, schema ≥ 4).
+    if (r.psk_secret_id !== null) secretRefs[r.name as string] = r.psk_secret_id as number;
     if (r.preset !== null) presets[r.name as string] = r.preset as string;
   }
   return { doc, presets, secretRefs };
 }
 
 function writeLive(db: Db, doc: ConfigDoc, presets: Record<string, string>, refs: Record<string, number>): void {
-  db.prepare('UPDATE device_settings SET ike_port = ?, natt_port = ?, control_socket = ?, log_level = ?, keylog = ? WHERE id = 1').run(
-    doc.ike_port ?? null, doc.natt_port ?? null, doc.control_socket ?? null, doc.log_level ?? null, doc.keylog ?? null,
+  db.prepare('UPDATE device_settings SET ike_port = ?, natt_port = ?, control_socket = ?, log_level = ?, keylog = ?, data_plane = ? WHERE id = 1').run(
+    doc.ike_port ?? null, doc.natt_port ?? null, doc.control_socket ?? null, doc.log_level ?? null, doc.keylog ?? null, doc.data_plane ?? null,
   );
   db.prepare('DELETE FROM interfaces').run();
   const ins = db.prepare('INSERT INTO interfaces (address, position) VALUES (?, ?)');
   (doc.listen ?? []).forEach((a, i) => ins.run(a, i));
   db.prepare('DELETE FROM tunnels').run();
-  const cols = ['name', 'position', 'psk_secret_id', 'preset', ...TUNNEL_BOOL_FIELDS, ...TUNNEL_INT_FIELDS, ...TUNNEL_TEXT_FIELDS, ...TUNNEL_LIST_FIELDS];
+  const cols = ['name', 'position', 'psk_secret_id', 'preset', 'options', ...TUNNEL_BOOL_FIELDS, ...TUNNEL_INT_FIELDS, ...TUNNEL_TEXT_FIELDS, ...TUNNEL_LIST_FIELDS];
   const insT = db.prepare(`INSERT INTO tunnels (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
   doc.tunnels.forEach((t, i) => {
     const tr = t as unknown as Row;
+    const opts: Row = {};
+    for (const f of TUNNEL_OPTION_FIELDS) if (tr[f] !== undefined) opts[f] = tr[f];
     insT.run(
-      t.name, i, refs[t.name]!, presets[t.name] ?? null,
+      t.name, i, refs[t.name] ?? null, presets[t.name] ?? null, Object.keys(opts).length ? JSON.stringify(opts) : null,
       ...TUNNEL_BOOL_FIELDS.map((f) => (tr[f] === undefined ? null : tr[f] ? 1 : 0)),
       ...TUNNEL_INT_FIELDS.map((f) => tr[f] ?? null),
       ...TUNNEL_TEXT_FIELDS.map((f) => tr[f] ?? null),
@@ -203,6 +204,8 @@ function resolveSecrets(db: Db, input: CommitInput, live: LiveState): Record<str
   const current = readSecretValues(db, [...new Set(Object.values(live.secretRefs))]);
   const insert = db.prepare("INSERT INTO secrets (kind, value, created_at) VALUES ('psk', ?, ?)");
   for (const t of input.doc.tunnels) {
+    // Public-key authentication has no PSK (validation refuses one): no reference.
+    if (t.auth === 'pubkey') continue;
     const explicit = input.secretRefs?.[t.name];
     if (explicit !== undefined) {
       readSecretValues(db, [explicit]); // must exist

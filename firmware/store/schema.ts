@@ -11,17 +11,21 @@
  *   v2  listen addresses → `interfaces` rows; tunnels.preset
  *   v3  commit-confirmed: revisions.status / confirm_deadline /
  *       confirmed_at / confirmed_by / rollback_to
+ *   v4  every document key storable: tunnels rebuilt with psk_secret_id
+ *       optional (auth pubkey) and an `options` JSON column for the typed
+ *       fields without a column; device_settings.data_plane
  */
 import type Database from 'better-sqlite3';
 import type { Migration } from './migrations/types.js';
 import { migration001 } from './migrations/001-initial.js';
 import { migration002 } from './migrations/002-interfaces-presets.js';
 import { migration003 } from './migrations/003-commit-confirmed.js';
+import { migration004 } from './migrations/004-tunnel-options.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 export function schemaVersion(db: Database.Database): number {

@@ -127,6 +127,11 @@ function info(r: RevisionRow): RevisionInfo {
   };
 }
 
+/** The PSK a tunnel's secret reference points at; none for a tunnel without PSK (auth pubkey). */
+function pskOf(values: Map<number, string>, ref: number | undefined): string | undefined {
+  return ref === undefined ? undefined : values.get(ref)!;
+}
+
 function checkActor(author: unknown, what = 'author'): string {
   if (typeof author !== 'string' || author.trim() === '' || author.length > 128 || /[\u0000-\u001f\u007f]/.test(author))
     throw new StoreError(StoreErrorCode.ARGUMENT, `${what} must be a non-empty string of at most 128 printable characters`);
@@ -452,7 +457,7 @@ export class ConfigStore {
     if (opts.includeSecrets) {
       const actor = checkActor(opts.actor ?? 'unknown', 'actor');
       const values = readSecretValues(this.db, Object.values(live.secretRefs));
-      doc.tunnels = doc.tunnels.map((t) => withPsk(t, values.get(live.secretRefs[t.name]!)!));
+      doc.tunnels = doc.tunnels.map((t) => withPsk(t, pskOf(values, live.secretRefs[t.name])));
       appendAudit(this.db, { ts: this.now(), actor, action: 'export-secrets', target: `revision:${this.current().id}`, detail: { backup: opts.backup === true, tunnels: doc.tunnels.length } });
     }
     return opts.backup ? toBackup(doc, live.presets, SCHEMA_VERSION) : doc;
@@ -465,7 +470,7 @@ export class ConfigStore {
   daemonConfig(opts: ParseOptions = {}): DaemonConfig {
     const live = readLive(this.db);
     const values = readSecretValues(this.db, Object.values(live.secretRefs));
-    const doc = { ...live.doc, tunnels: live.doc.tunnels.map((t) => withPsk(t, values.get(live.secretRefs[t.name]!)!)) };
+    const doc = { ...live.doc, tunnels: live.doc.tunnels.map((t) => withPsk(t, pskOf(values, live.secretRefs[t.name]))) };
     return parseDaemonConfig(doc, opts);
   }
 

@@ -21,10 +21,10 @@ type Obj = Record<string, unknown>;
 export const MAX_TUNNELS = 1024;
 /**
  * Keys parseDaemonConfig accepts (config/schema.ts) that the store's schema
- * (document.ts TUNNEL_FIELDS / TOP_FIELDS) cannot hold yet, e.g. certificate
- * authentication (auth pubkey: cert, key, ca_certs...), the interface MTU,
- * full-transcript AUTH, data_plane: refused with their path instead of being
- * lost. A schema migration that adds the columns lifts this.
+ * (document.ts TUNNEL_FIELDS / TOP_FIELDS) cannot hold are refused with
+ * their path instead of being lost. Since schema v4 the store holds every
+ * key of docs/config.md, so this only fires if the daemon's parser learns a
+ * key before the store gets a migration for it.
  */
 const STORE_LACKS = 'not held by the configuration store of this firmware yet (use `pqgate daemon --config FILE` for it)';
 /** Stands in for a stored PSK during validation; never stored or shown. */
@@ -95,7 +95,8 @@ export function validateConfig(plain: unknown, presetsIn: unknown, ctx: Validate
     forParse = {
       ...plain,
       tunnels: plain.tunnels.map((t) =>
-        isObj(t) && t.psk === undefined && typeof t.name === 'string' && ctx.hasStoredPsk(t.name) ? { ...t, psk: PLACEHOLDER_PSK } : t,
+        // auth pubkey: no PSK at all (a placeholder would be refused as misplaced).
+        isObj(t) && t.psk === undefined && t.auth !== 'pubkey' && typeof t.name === 'string' && ctx.hasStoredPsk(t.name) ? { ...t, psk: PLACEHOLDER_PSK } : t,
       ),
     };
   }

@@ -66,8 +66,8 @@ function expectedDoc() {
 
 const noPsk = (d: any) => ({ ...d, tunnels: d.tunnels.map(({ psk: _p, ...r }: any) => r) });
 
-/** Rows common to v1 and v2: secrets, tunnels (without v2's preset column), users, logs, revisions. */
-function fillCommon(db: Db, schemaVersion: 1 | 2, presets?: Record<string, string>): void {
+/** Rows common to v1-v3: secrets, tunnels (without v2's preset column), users, logs, revisions. */
+function fillCommon(db: Db, schemaVersion: 1 | 2 | 3, presets?: Record<string, string>): void {
   db.prepare("INSERT INTO secrets (id, kind, value, created_at) VALUES (1, 'psk', ?, ?), (2, 'psk', ?, ?)").run(Buffer.from(PSK_A), T0, Buffer.from(PSK_B), T0);
   db.prepare(
     `INSERT INTO tunnels (name, position, enabled, local_addr, remote_addr, local_id, psk_secret_id, proposals, esp_proposals, mode, inside_addr, fragmentation, encap, dpd_delay, replay_window, mss)
@@ -102,6 +102,18 @@ function buildV2(path: string): void {
   db.prepare("INSERT INTO interfaces (address, position) VALUES ('0.0.0.0', 0), ('::', 1)").run();
   fillCommon(db, 2, { cf1: 'cloudflare' });
   db.prepare("UPDATE tunnels SET preset = 'cloudflare' WHERE name = 'cf1'").run();
+  db.close();
+}
+
+function buildV3(path: string): void {
+  const db = openDatabase(path, { targetVersion: 3 });
+  expect(schemaVersion(db)).toBe(3);
+  db.prepare("UPDATE device_settings SET ike_port = 500, natt_port = 4500, log_level = 'debug' WHERE id = 1").run();
+  db.prepare("INSERT INTO interfaces (address, position) VALUES ('0.0.0.0', 0), ('::', 1)").run();
+  fillCommon(db, 3, { cf1: 'cloudflare' });
+  db.prepare("UPDATE tunnels SET preset = 'cloudflare' WHERE name = 'cf1'").run();
+  // v3 revisions carry commit-confirmed columns; status 'committed' is the column default.
+  db.prepare('UPDATE revisions SET confirmed_at = ?, confirmed_by = ? WHERE id = 2').run(T0 + 5, 'admin');
   db.close();
 }
 
@@ -142,6 +154,16 @@ function checkMigrated(path: string, presets: Record<string, string>): void {
       { address: '0.0.0.0', position: 0 },
       { address: '::', position: 1 },
     ]);
+    // v4: tunnels rebuilt with the PSK reference optional and an options column; every row and reference kept.
+    const cols = db.prepare('PRAGMA table_info(tunnels)').all() as { name: string; notnull: number }[];
+    expect(cols.find((c) => c.name === 'psk_secret_id')).toMatchObject({ notnull: 0 });
+    expect(cols.map((c) => c.name)).toEqual(expect.arrayContaining(['options', 'preset', 'mss']));
+    expect((db.prepare('PRAGMA table_info(device_settings)').all() as { name: string }[]).map((c) => c.name)).toContain('data_plane');
+    expect(db.prepare('SELECT name, psk_secret_id, options FROM tunnels ORDER BY position').all()).toEqual([
+      { name: 'cf1', psk_secret_id: 1, options: null },
+      { name: 'site2', psk_secret_id: 2, options: null },
+    ]);
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'tunnels%'").all()).toEqual([{ name: 'tunnels' }]);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(db.pragma('foreign_key_check')).toEqual([]);
   } finally {
@@ -160,6 +182,7 @@ describe('schema migrations', () => {
       1: '84682be6d63ca02433a4298372ff9f7c8ef17c3216b1291c1dc70bc3599151e4',
       2: 'cfdcbeb283ab5b18e069cb5d6f6c97d92b214dd88b92b4b16bef07e6cb076d3f',
       3: '9c822b56e5d98767285ab64bcae6d135aa448cdf807daaed78a858b0f1b4c2e1',
+      4: '18abadb1f5cd4fbf9428a22f32c9656d2d01ff5b06a14dea6208e7bbf2cf70cf',
     };
     for (const m of MIGRATIONS) if (pinned[m.version]) expect(createHash('sha256').update(JSON.stringify(m.steps)).digest('hex'), `migration ${m.version}`).toBe(pinned[m.version]);
   });
@@ -186,13 +209,41 @@ describe('schema migrations', () => {
     checkMigrated(path, { cf1: 'cloudflare' });
   });
 
+  it('migrates a v3 database (commit-confirmed) to v4 with every row preserved', () => {
+    const path = dbPath();
+    buildV3(path);
+    checkMigrated(path, { cf1: 'cloudflare' });
+    const store = ConfigStore.open(path);
+    try {
+      expect(store.getRevision(2)).toMatchObject({ confirmedBy: 'admin' });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('a migrated v3 store takes the keys v3 refused (auth pubkey needs no PSK reference, mtu, data_plane)', () => {
+    const path = dbPath();
+    buildV3(path);
+    const store = ConfigStore.open(path, { now: () => T0 + 10_000 });
+    try {
+      store.apply({ patch: { data_plane: 'recording', tunnels: { cf1: { mtu: 1380, retransmit_tries: 2 } } } }, { author: 'test' });
+      const d = store.exportDocument({ includeSecrets: true, actor: 'test' });
+      expect(d).toMatchObject({ data_plane: 'recording', tunnels: [{ name: 'cf1', psk: PSK_A, mtu: 1380, retransmit_tries: 2 }, { name: 'site2', psk: PSK_B }] });
+      expect(store.daemonConfig()).toMatchObject({ dataPlane: 'recording' });
+      expect(store.getPresets()).toEqual({ cf1: 'cloudflare' });
+    } finally {
+      store.close();
+    }
+  });
+
   it('migrates step by step: v1 → v2 keeps the listen addresses as interface rows', () => {
     const path = dbPath();
     buildV1(path);
     const db = openDatabase(path, { targetVersion: 2 });
     expect(db.prepare('SELECT address FROM interfaces ORDER BY position').all()).toEqual([{ address: '0.0.0.0' }, { address: '::' }]);
     expect(db.prepare("SELECT preset FROM tunnels WHERE name = 'cf1'").get()).toEqual({ preset: null });
-    expect(migrate(db)).toEqual([3]);
+    expect(migrate(db, 3)).toEqual([3]);
+    expect(migrate(db)).toEqual([4]);
     expect(migrate(db)).toEqual([]);
     db.close();
   });
@@ -231,6 +282,15 @@ describe('document migrations (backups from older firmware)', () => {
     const r = t.store.importDocument(backup, { author: 'restore' });
     expect(t.store.getRevision(r.revision.id).document).toMatchObject({ schema_version: SCHEMA_VERSION, tunnel_presets: {} });
     expect(t.store.exportDocument({ includeSecrets: true, actor: 'x' }).tunnels.map((x) => x.psk)).toEqual([PSK_A, PSK_B]);
+  });
+
+  it('restores a schema 3 backup into v4', () => {
+    t = tempStore();
+    const backup = { schema_version: 3, ...sampleDoc(), tunnel_presets: { cf1: 'cloudflare' } };
+    const r = t.store.importDocument(JSON.stringify(backup), { author: 'restore' });
+    expect(t.store.getRevision(r.revision.id).document).toEqual({ schema_version: SCHEMA_VERSION, ...noPsk(sampleDoc()), tunnel_presets: { cf1: 'cloudflare' } });
+    expect(t.store.exportDocument({ includeSecrets: true, actor: 'x' })).toEqual(sampleDoc());
+    expect(t.store.getPresets()).toEqual({ cf1: 'cloudflare' });
   });
 
   it('restores a schema 2 backup with its presets', () => {
