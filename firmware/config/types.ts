@@ -80,6 +80,13 @@ export interface TunnelConfig {
   childRekeyPackets?: number;
   /** DPD / liveness interval, seconds (0 = off). */
   dpdDelay: number;
+  /**
+   * What a dead peer (failed liveness check) leads to (strongSwan
+   * dpd_action): 'restart' re-initiates at once and keeps retrying with
+   * backoff; 'clear' only removes the SAs. Default: 'restart' for
+   * start_action 'start' (always-on), else 'clear'.
+   */
+  dpdAction?: 'clear' | 'restart';
   /** First retransmission timeout, seconds (default 4, strongSwan's); with the tries it bounds dead-peer detection. */
   retransmitTimeout?: number;
   /** Retransmissions before the peer is declared dead (default 5). */

@@ -220,6 +220,7 @@ export class Engine implements EngineApi {
   private peerDead(sa: IkeSa): void {
     sa.log('warn', 'liveness check failed: peer is dead');
     sa.lastError = 'peer not responding to liveness checks';
+    sa.deadPeer = true;
     teardown(sa);
   }
 
@@ -276,9 +277,13 @@ export class Engine implements EngineApi {
     }
     sa.children = [];
     this.ctx.emit({ kind: 'event', level: 'info', tunnel: sa.tunnel.name, ikeSa: sa.name, message: `IKE SA ${sa.state === 'FAILED' ? 'failed' : 'closed'}: ${sa.state === 'FAILED' ? sa.lastError : (sa.closeReason ?? sa.lastError ?? 'deleted')}` });
-    // Always-on (keyingtries 0): an initiator tunnel comes back by itself.
+    // Always-on (keyingtries 0): an initiator tunnel comes back by itself;
+    // after a dead peer the DPD action decides (strongSwan dpd_action).
     const t = this.tunnels.get(sa.tunnel.name);
-    if (t && t === sa.tunnel && t.startAction === 'start' && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
+    const dpdAction = t?.dpdAction ?? (t?.startAction === 'start' ? 'restart' : 'clear');
+    // A restart chain (entry in `retry`) keeps going until the tunnel is up again.
+    const comesBack = sa.deadPeer ? dpdAction === 'restart' && !!t?.remoteAddr : t?.startAction === 'start' || (!!t && this.retry.has(t.name));
+    if (t && t === sa.tunnel && comesBack && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
       const others = this.sasOf(t.name);
       if (others.length === 0) {
         const prev = this.retry.get(t.name);

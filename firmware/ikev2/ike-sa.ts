@@ -140,6 +140,8 @@ export class IkeSa {
   establishedAt: number | null = null;
   readonly createdAt: number;
   lastError: string | null = null;
+  /** Removed because the peer failed a liveness check (DPD action applies). */
+  deadPeer = false;
   /** Why the SA went away (deleted, rekeyed, expired...), for the closing event. */
   closeReason: string | undefined;
   /** Send INITIAL_CONTACT in IKE_AUTH: only when no other IKE SA with this peer exists (RFC 7296 §2.4). */

@@ -25,7 +25,7 @@ export const TUNNEL_FIELDS = [
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
   'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
   'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
-  'child_rekey_bytes', 'child_rekey_packets',
+  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action',
 ] as const;
 export type TunnelField = (typeof TUNNEL_FIELDS)[number];
 
@@ -42,7 +42,7 @@ export const TUNNEL_TEXT_FIELDS = [
  */
 export const TUNNEL_OPTION_FIELDS = [
   'mtu', 'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
-  'child_rekey_bytes', 'child_rekey_packets',
+  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action',
 ] as const;
 /** "string or string[]" tunnel fields, canonicalised to arrays of trimmed strings. */
 const CANONICAL_LIST_FIELDS: readonly string[] = [...TUNNEL_LIST_FIELDS, 'ca_certs', 'allowed_schemes'];
@@ -85,6 +85,7 @@ export interface TunnelDoc {
   retransmit_tries?: number;
   child_rekey_bytes?: number;
   child_rekey_packets?: number;
+  dpd_action?: string;
 }
 
 export interface ConfigDoc {

@@ -222,3 +222,23 @@ describe('rekeying', () => {
     expect(live(lab, a)).toHaveLength(1);
   });
 });
+
+describe('DPD action', () => {
+  it("'clear' removes the SAs of a dead peer and does not re-initiate; 'restart' does, even without start_action start", () => {
+    for (const [action, start, expectBack] of [
+      ['clear', 'start', false],
+      ['restart', 'none', true],
+    ] as const) {
+      const { lab, a } = pair({ startAction: start, dpdDelay: 5, dpdAction: action }, {}, {}, { a: { retransmit: { timeout: 1000, tries: 2 }, retryDelay: 1000 } });
+      if (start === 'none') up(lab, a);
+      lab.run();
+      expect(live(lab, a)).toHaveLength(1);
+      lab.net.dropFilter = (d) => d.to.address === '192.0.2.2';
+      lab.advance(30_000);
+      expect(live(lab, a)).toHaveLength(0);
+      lab.net.dropFilter = undefined;
+      lab.advance(60_000);
+      expect(live(lab, a), action).toHaveLength(expectBack ? 1 : 0);
+    }
+  });
+});

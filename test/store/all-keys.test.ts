@@ -94,6 +94,7 @@ function everyKeyDoc(): any {
         retransmit_tries: 7,
         child_rekey_bytes: 5_000_000_000,
         child_rekey_packets: 1_000_000,
+        dpd_action: 'clear',
       },
       {
         name: 'psk1',
