@@ -13,12 +13,10 @@ import { ipToBytes } from '../util/ip.js';
 import { ExchangeType, KeMethodName, Notify, PayloadType, NATT_PORT, IKE_PORT } from './constants.js';
 import type { IkeHeader, KePayload, Message, SaPayload } from './codec/types.js';
 import { decodeHeaderOnly, decodePlain, encodePlain, InvalidMajorVersionError } from './codec/index.js';
-import type { Action, ChildSaStatus, Command, EngineApi, IkeSaStatus } from './engine-types.js';
+import type { Action, Command, EngineApi, IkeSaStatus } from './engine-types.js';
 import type { Ctx, EngineOptions, RetransmitPolicy } from './context.js';
 import { IkeSa, spiIsZero } from './ike-sa.js';
-import { encrName, prfName, integName, keInfo } from '../crypto/registry.js';
 import { formatIkev2DecryptionTableLine } from './sa/keymat.js';
-import { formatTs } from './sa/ts.js';
 import { parseProposalsCached } from './proposals-cache.js';
 import { startInitiator, respondInit, selectInit, type InitHooks } from './exchanges/ike-init.js';
 import { startAuth, registerAuthResponder, type AuthHooks } from './exchanges/ike-auth.js';
@@ -26,7 +24,7 @@ import { registerInformational, deleteIke, teardown, liveness } from './exchange
 import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-child.js';
 import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
-import { spiToHex } from './child-sa.js';
+import { ikeSaStatus } from './status.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 const COOKIE_ROTATE_MS = 120_000;
@@ -541,59 +539,9 @@ export class Engine implements EngineApi {
 
   status(): IkeSaStatus[] {
     const out: IkeSaStatus[] = [];
-    for (const sa of this.byOurSpi.values()) out.push(this.statusOf(sa));
+    for (const sa of this.byOurSpi.values()) out.push(ikeSaStatus(sa));
     out.sort((a, b) => a.tunnel.localeCompare(b.tunnel) || a.id - b.id);
     return out;
-  }
-
-  private statusOf(sa: IkeSa): IkeSaStatus {
-    const kes = sa.chosen ? sa.keMethods.map((m) => KeMethodName[m] ?? String(m)) : [];
-    const pq = sa.keMethods.filter((m) => keInfo(m).postQuantum).map((m) => KeMethodName[m] ?? String(m));
-    const children: ChildSaStatus[] = sa.children.map((c) => ({
-      name: c.name,
-      state: c.state,
-      reqid: c.reqid,
-      spiIn: spiToHex(c.spiIn),
-      spiOut: spiToHex(c.spiOut),
-      encr: c.encrName,
-      integ: c.integName,
-      keyExchanges: c.keMethods.map((m) => KeMethodName[m] ?? String(m)),
-      esn: c.esn,
-      localTs: c.tsLocal.map(formatTs),
-      remoteTs: c.tsRemote.map(formatTs),
-      encap: c.encap,
-      installedAt: c.installedAt,
-      rekeyAt: c.rekeyAt ?? null,
-      rekeys: c.rekeys,
-    }));
-    return {
-      tunnel: sa.tunnel.name,
-      id: sa.uid,
-      state: sa.state,
-      role: sa.role,
-      local: { ...sa.local },
-      remote: { ...sa.remote },
-      spiI: hex(sa.spiI),
-      spiR: hex(sa.spiR),
-      localId: sa.localIdText,
-      remoteId: sa.remoteIdText,
-      encr: sa.encr ? encrName(sa.encr.id, sa.encr.keySize * 8) : null,
-      prf: sa.prf ? prfName(sa.prf.id) : null,
-      integ: sa.integ ? integName(sa.integ.id) : null,
-      keyExchanges: kes,
-      postQuantum: pq.length ? pq.join(' + ') : null,
-      authLocal: sa.state === 'ESTABLISHED' ? (sa.tunnel.auth === 'psk' ? 'psk' : (sa.localAuthScheme ?? null)) : null,
-      authRemote: sa.state === 'ESTABLISHED' ? (sa.tunnel.auth === 'psk' ? 'psk' : (sa.remoteAuthScheme ?? null)) : null,
-      fragmentation: sa.fragmentation,
-      natLocal: sa.natLocal,
-      natRemote: sa.natRemote,
-      encap: sa.encap,
-      establishedAt: sa.establishedAt,
-      rekeyAt: sa.rekeyAt ?? null,
-      rekeys: sa.rekeys,
-      lastError: sa.lastError,
-      children,
-    };
   }
 }
 
