@@ -35,6 +35,7 @@ import { type Clock, systemClock, type Rng } from './util/clock.js';
 import { systemRng } from './util/rng.js';
 import { Logger, nullLogger } from './log.js';
 import { PqError } from './util/errors.js';
+import { wipe } from './util/bytes.js';
 import { KeylogWriter, resolveKeylogPath } from './keylog.js';
 import { UdpTransport, probeSourceAddress } from './net/udp.js';
 import { ControlServer } from './control/server.js';
@@ -472,6 +473,9 @@ export class Daemon {
           this.log.error('action observer failed', { kind: a.kind, error: e });
         }
       }
+      // Key copies behind a key log line die with the action (issue 9): the
+      // key log and the observer (key capture) have read `line` by now.
+      if (a.kind === 'keylog') a.dispose?.();
     }
   }
 
@@ -483,8 +487,14 @@ export class Daemon {
   }
 
   private async installChild(a: InstallChildAction): Promise<void> {
-    await this.dataPlane.addSa(a.inbound);
-    await this.dataPlane.addSa(a.outbound);
+    try {
+      await this.dataPlane.addSa(a.inbound);
+      await this.dataPlane.addSa(a.outbound);
+    } finally {
+      // Every data plane keeps its own copy (ESP transforms, XFRM state);
+      // the engine handed these to us and nobody else reads them (issue 9).
+      wipe(a.inbound.encrKey, a.inbound.integKey, a.outbound.encrKey, a.outbound.integKey);
+    }
     for (const p of a.policies) await this.dataPlane.addPolicy(p);
     this.spiTunnel.set(`in:${a.inbound.spi >>> 0}`, a.tunnel);
     this.spiTunnel.set(`out:${a.outbound.spi >>> 0}`, a.tunnel);

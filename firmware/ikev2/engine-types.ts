@@ -49,6 +49,12 @@ export interface KeylogAction {
   kind: 'keylog';
   table: 'ikev2_decryption_table' | 'esp_sa';
   line: string;
+  /**
+   * Wipe the key copies behind `line` (a lazy getter). The consumer calls it
+   * once the action is handled, so keys that no key log asked for do not
+   * wait for the garbage collector; `line` is unusable afterwards.
+   */
+  dispose?(): void;
 }
 
 export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction;

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { TunnelConfig } from '../config/types.js';
 import type { Endpoint } from '../dataplane/types.js';
-import { hex, equal, ctEqual, concat, u16be } from '../util/bytes.js';
+import { hex, equal, ctEqual, concat, u16be, wipe } from '../util/bytes.js';
 import { ipToBytes } from '../util/ip.js';
 import { ExchangeType, KeMethodName, Notify, PayloadType, NATT_PORT, IKE_PORT } from './constants.js';
 import type { IkeHeader, KePayload, Message, SaPayload } from './codec/types.js';
@@ -331,6 +331,9 @@ export class Engine implements EngineApi {
       table: 'ikev2_decryption_table',
       get line() {
         return formatIkev2DecryptionTableLine(args);
+      },
+      dispose() {
+        wipe(args.skEi, args.skEr, args.skAi, args.skAr);
       },
     });
   }

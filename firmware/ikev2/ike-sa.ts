@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Endpoint } from '../dataplane/types.js';
 import type { TunnelConfig } from '../config/types.js';
 import type { Prf, SkCipher, EncrInfo, IntegInfo, KeyExchange } from '../crypto/types.js';
-import { createSkCipher } from '../crypto/registry.js';
+import { createKeyExchange, createSkCipher } from '../crypto/registry.js';
 import { hex, equal, wipe } from '../util/bytes.js';
 import { ExchangeType, IKE_HEADER_LEN, NotifyName } from './constants.js';
 
@@ -244,6 +244,37 @@ export class IkeSa {
   }
 
   // ---------------------------------------------------------------- keys
+
+  /**
+   * Key exchanges and shared-secret lists of exchanges still in flight
+   * (CREATE_CHILD_SA, IKE_FOLLOWUP_KE rounds). An exchange normally destroys
+   * and wipes them itself when it completes or fails; these sets are what is
+   * left when the IKE SA dies first (delete, expiry, DPD, failure), so
+   * destroy() can still zero them (issue 9, docs/design.md "Secrets").
+   */
+  private readonly liveKes = new Set<KeyExchange>();
+  private readonly heldSecrets = new Set<Uint8Array[]>();
+
+  /** A key exchange that is destroyed with this SA if the exchange using it never finishes. */
+  newKe(method: number): KeyExchange {
+    const ke = createKeyExchange(method, this.ctx.rng);
+    const live = this.liveKes;
+    const destroy = ke.destroy.bind(ke);
+    ke.destroy = () => {
+      live.delete(ke);
+      destroy();
+    };
+    live.add(ke);
+    return ke;
+  }
+
+  /** Shared secrets collected across rounds: wiped with this SA unless released first. */
+  holdSecrets(list: Uint8Array[]): void {
+    this.heldSecrets.add(list);
+  }
+  releaseSecrets(list: Uint8Array[]): void {
+    this.heldSecrets.delete(list);
+  }
 
   /** Install a key set: the SK payload ciphers switch immediately. */
   setKeys(keys: IkeKeys): void {
@@ -641,6 +672,19 @@ export class IkeSa {
     this.cipherOut?.destroy();
     this.ke?.destroy();
     if (this.keys) wipe(this.keys.skD, this.keys.skAi, this.keys.skAr, this.keys.skEi, this.keys.skEr, this.keys.skPi, this.keys.skPr);
+    for (const ke of [...this.liveKes]) ke.destroy();
+    for (const list of this.heldSecrets) wipe(...list);
+    this.heldSecrets.clear();
+    // Responder IKE_FOLLOWUP_KE state (followup.ts FollowupState) holds SK(0..n-1) until the last round.
+    for (const st of this.followups.values()) {
+      const secrets = (st as { secrets?: unknown }).secrets;
+      if (Array.isArray(secrets)) for (const x of secrets) if (x instanceof Uint8Array) x.fill(0);
+    }
+    this.followups.clear();
+    // The IKE_SA_INIT nonces are key input of every SKEYSEED and KEYMAT of
+    // this SA (RFC 7296 §2.14, §2.17); they were public on the wire, but
+    // nothing needs them any more either.
+    wipe(this.ni, this.nr);
     const cb = this.onDead;
     this.onDead = undefined;
     cb?.(this);

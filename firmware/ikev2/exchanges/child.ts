@@ -16,7 +16,7 @@ import { deriveChildKeys, formatEspSaLine } from '../sa/keymat.js';
 import { tsToPayload } from '../sa/ts.js';
 import { ChildSa } from '../child-sa.js';
 import { ProtocolError } from '../payload-util.js';
-import { u32be } from '../../util/bytes.js';
+import { u32be, wipe } from '../../util/bytes.js';
 
 /** ESP proposals for IKE_AUTH: without KE transforms (keys come from SK_d; RFC 7296 §1.2). */
 export function espOfferForAuth(specs: ProposalSpec[], spiIn: number): Proposal[] {
@@ -134,6 +134,9 @@ export function installChild(
       table: 'esp_sa',
       get line() {
         return formatEspSaLine(args); // formatted only when a key log is written
+      },
+      dispose() {
+        wipe(args.encrKey, args.integKey);
       },
     });
   }

@@ -11,7 +11,7 @@
 import { ExchangeType, Notify, PayloadType, ProtocolId, KeMethodName } from '../constants.js';
 import type { DecodedMessage, DeletePayload, KePayload, NoncePayload, Payload, SaPayload, TrafficSelector, TsPayload } from '../codec/types.js';
 import type { KeyExchange } from '../../crypto/types.js';
-import { createKeyExchange, createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
+import { createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { u32be, wipe } from '../../util/bytes.js';
 import type { IkeSa } from '../ike-sa.js';
 import type { ChildSa } from '../child-sa.js';
@@ -124,7 +124,7 @@ export function createChild(sa: IkeSa, opts: { rekey?: ChildSa; tsLocal: Traffic
       if (!spiIn) spiIn = sa.ctx.allocateEspSpi();
       ni = sa.ctx.rng.bytes(NONCE_LEN);
       ke?.destroy();
-      ke = method !== undefined ? createKeyExchange(method, sa.ctx.rng) : undefined;
+      ke = method !== undefined ? sa.newKe(method) : undefined;
       const p: Payload[] = [];
       if (old) p.push(notify(Notify.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, u32be(old.spiIn)));
       p.push({ type: PayloadType.SA, proposals: toSaProposals(specs, 'esp', u32be(spiIn)) } as SaPayload);
@@ -278,7 +278,7 @@ export function rekeyIke(sa: IkeSa, hooks: RekeyHooks, keMethod?: number): boole
     build: () => {
       ni = sa.ctx.rng.bytes(NONCE_LEN);
       ke?.destroy();
-      ke = createKeyExchange(method, sa.ctx.rng);
+      ke = sa.newKe(method);
       return [
         { type: PayloadType.SA, proposals: toSaProposals(specs, 'ike', newSpiI) } as SaPayload,
         { type: PayloadType.NONCE, data: ni } as NoncePayload,
@@ -365,8 +365,10 @@ function makeRekeyedSa(
   // for prf+. They agree unless the PRF changes (keymat.ts explains).
   const keys = deriveRekeyedIkeKeys({ prf, encr, integ, oldPrf: old.prf!, oldSkD: old.keys!.skD, secrets, ni, nr, spiI, spiR });
   const sa = hooks.spawnIkeSa(old, role, spiI, spiR);
-  sa.ni = ni;
-  sa.nr = nr;
+  // Own copies: the exchange's arrays also decide collisions (rekeyingIke /
+  // peerIkeRekey nonces) and this SA wipes its nonces when it dies.
+  sa.ni = ni.slice();
+  sa.nr = nr.slice();
   sa.adopt(old, chosen, prf, encr, integ, keys, kesOf(chosen));
   hooks.rekeyedIke(sa);
   sa.log('info', `IKE SA rekeyed (${sa.keMethods.map((m) => KeMethodName[m]).join(' + ')})`);
@@ -454,7 +456,7 @@ function onChildRequest(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, saP: Sa
   const secrets: Uint8Array[] = [];
   let kePub: Uint8Array | undefined;
   if (chosen.ke !== undefined) {
-    const ke = createKeyExchange(chosen.ke, sa.ctx.rng);
+    const ke = sa.newKe(chosen.ke);
     try {
       ke.setPeerPublic(keP!.data);
     } catch {
@@ -557,7 +559,7 @@ function onIkeRekeyRequest(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, saP:
     return;
   }
   const chosen = r.ok.chosen;
-  const ke = createKeyExchange(chosen.ke!, sa.ctx.rng);
+  const ke = sa.newKe(chosen.ke!);
   try {
     ke.setPeerPublic(keP.data);
   } catch {

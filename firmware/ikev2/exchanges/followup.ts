@@ -9,7 +9,6 @@
 import { ExchangeType, Notify, PayloadType, KeMethodName } from '../constants.js';
 import type { DecodedMessage, KePayload } from '../codec/types.js';
 import type { KeyExchange } from '../../crypto/types.js';
-import { createKeyExchange } from '../../crypto/registry.js';
 import { hex, wipe } from '../../util/bytes.js';
 import type { IkeSa } from '../ike-sa.js';
 import { notify, findNotify, errorNotify, notifyName, P } from '../payload-util.js';
@@ -23,11 +22,19 @@ export function runFollowups(
   firstLink: Uint8Array,
   secrets: Uint8Array[],
   done: (secrets: Uint8Array[]) => void,
-  fail: (why: string) => void,
+  failed: (why: string) => void,
 ): void {
   let link = firstLink;
+  // SK(0..i) stay with the IKE SA until the last round: wiped with it if it dies first.
+  sa.holdSecrets(secrets);
+  const fail = (why: string): void => {
+    sa.releaseSecrets(secrets);
+    wipe(...secrets);
+    failed(why);
+  };
   const round = (i: number): void => {
     if (i === methods.length) {
+      sa.releaseSecrets(secrets);
       done(secrets);
       return;
     }
@@ -38,7 +45,7 @@ export function runFollowups(
         exchange: ExchangeType.IKE_FOLLOWUP_KE,
         build: () => {
           ke?.destroy();
-          ke = createKeyExchange(method, sa.ctx.rng);
+          ke = sa.newKe(method);
           return [{ type: PayloadType.KE, method, data: ke.getPublic() } as KePayload, notify(Notify.ADDITIONAL_KEY_EXCHANGE, link)];
         },
         onResponse: (msg) => {
@@ -104,7 +111,7 @@ export function onFollowupRequest(sa: IkeSa, msg: DecodedMessage): void {
     sa.respond(msg, raw, [notify(Notify.INVALID_SYNTAX)]);
     return;
   }
-  const ke = createKeyExchange(method, sa.ctx.rng);
+  const ke = sa.newKe(method);
   try {
     ke.setPeerPublic(keP.data);
   } catch {

@@ -14,7 +14,7 @@ import { ExchangeType, Notify, PayloadType, TransformType, KeMethodName, CertEnc
 import { encodeHashAlgorithms, decodeHashAlgorithms, SUPPORTED_HASHES } from '../../auth/signature.js';
 import { certReqHashes } from '../../auth/certs.js';
 import type { CertReqPayload, DecodedMessage, KePayload, NoncePayload, Payload, Proposal, SaPayload } from '../codec/types.js';
-import { createKeyExchange, createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
+import { createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { KeyExchangeError } from '../../util/errors.js';
 import { equal } from '../../util/bytes.js';
 import { spiIsZero, type IkeSa, type SentInfo } from '../ike-sa.js';
@@ -113,7 +113,7 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
   const methods = keMethodsOf(proposals);
   if (methods.length === 0) throw new ProtocolError(Notify.NO_PROPOSAL_CHOSEN, 'no key exchange method configured');
   sa.ni = sa.ctx.rng.bytes(NONCE_LEN);
-  sa.ke = createKeyExchange(methods[0]!, sa.ctx.rng);
+  sa.ke = sa.newKe(methods[0]!);
   const addKe = hasAddKe(proposals);
   const request = {
     exchange: ExchangeType.IKE_SA_INIT,
@@ -158,7 +158,7 @@ export function startInitiator(sa: IkeSa, specs: ProposalSpec[], hooks: InitHook
       if (!methods.includes(want) || want === sa.ke!.method) throw new Error(`peer wants unacceptable KE method ${KeMethodName[want] ?? want}`);
       sa.log('info', `peer wants ${KeMethodName[want] ?? want} (INVALID_KE_PAYLOAD), retrying`);
       sa.ke!.destroy();
-      sa.ke = createKeyExchange(want, sa.ctx.rng);
+      sa.ke = sa.newKe(want);
       retry('invalid-ke');
       return;
     }
@@ -217,7 +217,7 @@ function queueRound(sa: IkeSa, method: number, last: boolean, hooks: InitHooks):
     exchange: ExchangeType.IKE_INTERMEDIATE,
     build: () => {
       sa.ke?.destroy();
-      sa.ke = createKeyExchange(method, sa.ctx.rng);
+      sa.ke = sa.newKe(method);
       return [{ type: PayloadType.KE, method, data: sa.ke.getPublic() } as KePayload];
     },
     onResponse: (msg, sent) => {
@@ -303,7 +303,7 @@ export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel
   if (!ft.ok) throw new ProtocolError(Notify.NO_PROPOSAL_CHOSEN, ft.reason);
   sa.fullTranscript = ft.fullTranscript;
   setupAlgorithms(sa, sel.chosen);
-  const ke = createKeyExchange(sel.chosen.ke!, sa.ctx.rng);
+  const ke = sa.newKe(sel.chosen.ke!);
   try {
     ke.setPeerPublic(keP.data);
   } catch (e) {
@@ -377,7 +377,7 @@ function onIntermediateRequest(sa: IkeSa, msg: DecodedMessage, hooks: InitHooks)
   };
   if (!keP) return bad('IKE_INTERMEDIATE without KE payload');
   if (keP.method !== method) return bad(`IKE_INTERMEDIATE KE method ${KeMethodName[keP.method] ?? keP.method}, expected ${KeMethodName[method] ?? method}`);
-  const ke = createKeyExchange(method, sa.ctx.rng);
+  const ke = sa.newKe(method);
   try {
     ke.setPeerPublic(keP.data); // FIPS 203 §7.2 encapsulation-key checks for ML-KEM
   } catch (e) {
