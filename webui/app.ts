@@ -111,6 +111,19 @@ const STATIC_TYPES: Record<string, string> = {
   'favicon.svg': 'image/svg+xml',
 };
 
+/**
+ * The body size the parsers below accept for a content type (undefined:
+ * no global parser reads it). Keep in step with the express.* limits in
+ * createApp.
+ */
+export function declaredBodyLimit(contentType: string | undefined, limits: Limits): number | undefined {
+  const t = (contentType ?? '').toLowerCase();
+  if (t.startsWith('application/x-www-form-urlencoded')) return limits.formBytes;
+  if (t.startsWith('application/json') || /^application\/[a-z0-9.+-]*\+json/.test(t)) return limits.jsonBytes;
+  if (t.startsWith('multipart/form-data')) return Math.max(limits.backupBytes, limits.certBytes) + 16 * 1024;
+  return undefined;
+}
+
 export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext } {
   const app = express();
   app.disable('x-powered-by');
@@ -211,7 +224,22 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
     else res.status(401).type('text').send('not logged in');
   });
 
-  // 4. bodies
+  // 4. bodies. A body whose declared length is over the limit is refused
+  // before any of it is read: body-parser would first read (and discard)
+  // all of it, so an attacker could make us swallow gigabytes before the 413
+  // (RFC 9110 §15.5.14). The connection is closed after the answer so the
+  // rest of the body is never read. Bodies without a length (chunked) are cut
+  // off by body-parser at the limit, within the server's request timeout.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const limit = declaredBodyLimit(req.headers['content-type'], limits);
+    const len = Number(req.headers['content-length'] ?? NaN);
+    if (limit !== undefined && Number.isFinite(len) && len > limit) {
+      res.setHeader('Connection', 'close');
+      refuse(req, res, 413, 'ERR_TOO_LARGE', `request body too large (at most ${limit} bytes)`);
+      return;
+    }
+    next();
+  });
   app.use(express.urlencoded({ extended: false, limit: limits.formBytes, parameterLimit: 200 }));
   app.use(express.json({ limit: limits.jsonBytes }));
   app.use(express.raw({ type: 'multipart/form-data', limit: Math.max(limits.backupBytes, limits.certBytes) + 16 * 1024 }));

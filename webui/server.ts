@@ -19,7 +19,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createApp, type WebAppOptions, type WebContext } from './app.js';
 import { DaemonClient, type DaemonApi } from './daemon-client.js';
 import { defaultNames, loadOrCreateTls, saveTls, tlsInfo, type TlsMaterial } from './tls.js';
@@ -42,6 +42,8 @@ export interface ServerOptions {
   /** Tests: a daemon other than the socket client, session/lockout tuning. */
   daemon?: DaemonApi;
   app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls'>>;
+  /** Slow-client limits (defaults: DEFAULT_CONNECTION_LIMITS); tests shorten them. */
+  connections?: Partial<ConnectionLimits>;
   log?: (msg: string, meta?: Record<string, unknown>) => void;
 }
 
@@ -57,6 +59,76 @@ export interface RunningServer {
   /** The certificate currently served (PEM), e.g. for clients to pin. */
   certificate(): string;
   close(): Promise<void>;
+}
+
+/**
+ * Slow-loris defences of the admin port. A router has little memory for
+ * half-open requests, so every stage of a connection has a deadline, and
+ * one address cannot hold more than a few connections:
+ *   - TLS handshake (tls.Server handshakeTimeout),
+ *   - request headers (http.Server headersTimeout; Node checks every
+ *     checkIntervalMs), the whole request (requestTimeout), an idle
+ *     keep-alive connection (keepAliveTimeout) and any connection that
+ *     stops sending or reading (idleTimeout, socket inactivity);
+ *   - connections per client address (counted on the TCP connection, before
+ *     TLS) and in total (net.Server maxConnections); extra ones are closed
+ *     at once, so a normal client from elsewhere is still served.
+ */
+export interface ConnectionLimits {
+  handshakeTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  checkIntervalMs: number;
+  maxPerAddress: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  checkIntervalMs: 5_000,
+  maxPerAddress: 16,
+  maxConnections: 256,
+};
+
+/** Count TCP connections per remote address; close those over the limit before anything is read from them. */
+function limitPerAddress(server: HttpsServer | HttpServer, max: number, log: (m: string, meta?: Record<string, unknown>) => void): void {
+  const open = new Map<string, number>();
+  let lastWarn = 0;
+  server.on('connection', (socket: Socket) => {
+    const addr = socket.remoteAddress ?? '?';
+    const n = (open.get(addr) ?? 0) + 1;
+    if (n > max) {
+      socket.destroy();
+      if (Date.now() - lastWarn > 60_000) {
+        lastWarn = Date.now();
+        log('too many connections from one address: closing the extra ones', { address: addr, limit: max });
+      }
+      return;
+    }
+    open.set(addr, n);
+    socket.once('close', () => {
+      const m = (open.get(addr) ?? 1) - 1;
+      if (m <= 0) open.delete(addr);
+      else open.set(addr, m);
+    });
+  });
+}
+
+function applyLimits(server: HttpsServer | HttpServer, l: ConnectionLimits, log: (m: string, meta?: Record<string, unknown>) => void): void {
+  server.headersTimeout = l.headersTimeoutMs;
+  server.requestTimeout = l.requestTimeoutMs;
+  server.keepAliveTimeout = l.keepAliveTimeoutMs;
+  server.maxHeadersCount = 100;
+  server.maxConnections = l.maxConnections;
+  // Socket inactivity: a connection that neither sends nor reads for this long is closed.
+  server.setTimeout(l.idleTimeoutMs, (socket: Socket) => socket.destroy());
+  limitPerAddress(server, l.maxPerAddress, log);
 }
 
 export function parseHostPort(s: string, what: string): HostPort {
@@ -137,12 +209,12 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
       },
     },
   });
-  httpsServer = createHttpsServer({ cert: current.cert, key: current.key, minVersion: 'TLSv1.2' }, app);
-  // Slow-client limits (a router has little memory to hold half-open requests in).
-  httpsServer.headersTimeout = 20_000;
-  httpsServer.requestTimeout = 60_000;
-  httpsServer.keepAliveTimeout = 5_000;
-  httpsServer.maxHeadersCount = 100;
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
+  httpsServer = createHttpsServer(
+    { cert: current.cert, key: current.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
+    app,
+  );
+  applyLimits(httpsServer, limits, log);
   const port = await listen(httpsServer, opts.listen);
 
   let httpServer: HttpServer | undefined;
@@ -157,8 +229,7 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
       res.writeHead(308, { Location: `https://${host}${port === 443 ? '' : `:${port}`}${path}`, 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
       res.end('Use HTTPS.\n');
     });
-    httpServer.headersTimeout = 10_000;
-    httpServer.requestTimeout = 10_000;
+    applyLimits(httpServer, { ...limits, headersTimeoutMs: Math.min(limits.headersTimeoutMs, 10_000), requestTimeoutMs: Math.min(limits.requestTimeoutMs, 10_000) }, log);
     httpPort = await listen(httpServer, opts.httpListen);
   }
 

@@ -13,7 +13,7 @@
  * swapped into the running server without a restart.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdirSync, chmodSync, existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, chmodSync, existsSync, readFileSync, writeFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -45,9 +45,16 @@ const paths = (dataDir: string) => {
   return { dir, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
 };
 
+/**
+ * Write via a temporary file and rename. The temporary file is created
+ * exclusively (O_CREAT|O_EXCL never follows a symlink), so a link planted
+ * at either name cannot redirect the write; rename replaces a link at the
+ * final name instead of writing through it.
+ */
 function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
 }

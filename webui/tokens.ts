@@ -7,7 +7,7 @@
  * The token text is shown once, in the response that creates it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync, existsSync, chmodSync } from 'node:fs';
+import { readFileSync, writeFileSync, renameSync, existsSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const TOKEN_PREFIX = 'pqg_';
@@ -49,7 +49,9 @@ export class ApiTokenStore {
   private save(): void {
     if (!this.file) return;
     const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.tokens, null, 1), { mode: 0o600 });
+    // Exclusive create: a symlink planted at the temporary name is never written through (tls.ts writeAtomic).
+    rmSync(tmp, { force: true });
+    writeFileSync(tmp, JSON.stringify(this.tokens, null, 1), { mode: 0o600, flag: 'wx' });
     chmodSync(tmp, 0o600);
     renameSync(tmp, this.file);
   }
