@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeDaemon, type FakeDaemonOptions } from './fake-daemon.js';
-import { startWebServer, type RunningServer } from '../../webui/server.js';
+import { startWebServer, type ConnectionLimits, type RunningServer } from '../../webui/server.js';
 import type { WebAppOptions } from '../../webui/app.js';
 
 export const ADMIN = 'admin';
@@ -40,6 +40,8 @@ export interface RequestOptions {
   anonymous?: boolean;
   /** Send this request target verbatim (no URL normalisation: traversal tests). */
   rawPath?: boolean;
+  /** Connect from this local address (127.0.0.x: per-address limits). */
+  localAddress?: string;
 }
 
 export function multipartBody(m: NonNullable<RequestOptions['multipart']>): { body: Buffer; type: string } {
@@ -47,7 +49,7 @@ export function multipartBody(m: NonNullable<RequestOptions['multipart']>): { bo
   const chunks: Buffer[] = [];
   for (const [k, v] of Object.entries(m.fields ?? {})) chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
   for (const [k, f] of Object.entries(m.files ?? {})) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"; filename="${f.filename}"\r\nContent-Type: ${f.type ?? 'application/octet-stream'}\r\n\r\n`));
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"; filename="${f.filename.replace(/[\\"]/g, (c) => `\\${c}`)}"\r\nContent-Type: ${f.type ?? 'application/octet-stream'}\r\n\r\n`));
     chunks.push(Buffer.isBuffer(f.data) ? f.data : Buffer.from(f.data));
     chunks.push(Buffer.from('\r\n'));
   }
@@ -96,7 +98,16 @@ export class WebClient {
     if (body) headers['content-length'] = String(body.length);
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
-        { host: url.hostname, port: url.port, path: o.rawPath ? path : url.pathname + url.search, method, headers, ca: this.server.certificate(), servername: 'localhost' },
+        {
+          host: url.hostname,
+          port: url.port,
+          path: o.rawPath ? path : url.pathname + url.search,
+          method,
+          headers,
+          ca: this.server.certificate(),
+          servername: 'localhost',
+          ...(o.localAddress ? { localAddress: o.localAddress, agent: false } : {}),
+        },
         (res) => {
           const parts: Buffer[] = [];
           res.on('data', (c: Buffer) => parts.push(c));
@@ -162,7 +173,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(o: { daemon?: FakeDaemonOptions; app?: Partial<WebAppOptions>; httpRedirect?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  o: { daemon?: FakeDaemonOptions; app?: Partial<WebAppOptions>; httpRedirect?: boolean; connections?: Partial<ConnectionLimits> } = {},
+): Promise<Harness> {
   const daemon = await FakeDaemon.start(o.daemon);
   const dataDir = mkdtempSync(join(tmpdir(), 'pqg-webui-data-'));
   const logs: string[] = [];
@@ -173,6 +186,7 @@ export async function startHarness(o: { daemon?: FakeDaemonOptions; app?: Partia
     dataDir,
     log: (msg, meta) => logs.push(`${msg} ${JSON.stringify(meta ?? {})}`),
     ...(o.app ? { app: o.app } : {}),
+    ...(o.connections ? { connections: o.connections } : {}),
   });
   return {
     daemon,
