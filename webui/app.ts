@@ -228,15 +228,35 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   // before any of it is read: body-parser would first read (and discard)
   // all of it, so an attacker could make us swallow gigabytes before the 413
   // (RFC 9110 §15.5.14). The connection is closed after the answer so the
-  // rest of the body is never read. Bodies without a length (chunked) are cut
-  // off by body-parser at the limit, within the server's request timeout.
+  // rest of the body is never read. A body without a length (chunked) is
+  // counted as it arrives and answered the same way as soon as it passes the
+  // limit (body-parser, reading alongside, stops keeping it at the limit too).
   app.use((req: Request, res: Response, next: NextFunction) => {
     const limit = declaredBodyLimit(req.headers['content-type'], limits);
-    const len = Number(req.headers['content-length'] ?? NaN);
-    if (limit !== undefined && Number.isFinite(len) && len > limit) {
+    if (limit === undefined) {
+      next();
+      return;
+    }
+    const tooLarge = (): void => {
       res.setHeader('Connection', 'close');
       refuse(req, res, 413, 'ERR_TOO_LARGE', `request body too large (at most ${limit} bytes)`);
+    };
+    const len = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(len) && len > limit) {
+      tooLarge();
       return;
+    }
+    if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] !== undefined) {
+      let seen = 0;
+      const count = (chunk: Buffer): void => {
+        seen += chunk.length;
+        if (seen <= limit) return;
+        req.off('data', count);
+        if (!res.headersSent) tooLarge();
+        // Stop reading: the rest of the body is the client's problem, not our memory or time.
+        res.once('finish', () => req.socket.destroy());
+      };
+      req.on('data', count);
     }
     next();
   });

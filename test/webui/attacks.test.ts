@@ -251,6 +251,25 @@ describe('oversized bodies', () => {
       s.destroy();
     }
   });
+
+  it('a chunked body is answered with 413 as soon as it passes the limit, without waiting for its end', async () => {
+    const cookie = `${SESSION_COOKIE}=${admin.cookies.get(SESSION_COOKIE)}`;
+    for (const [path, type, limit] of [
+      ['/api/v1/tunnels/cf1', 'application/json', 32 * 1024],
+      ['/maintenance/restore', 'multipart/form-data; boundary=x', 32 * 1024],
+    ] as const) {
+      const s = await rawTls(h.server);
+      const got = collect(s, 3000);
+      s.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nCookie: ${cookie}\r\nOrigin: ${h.server.url}\r\nContent-Type: ${type}\r\nTransfer-Encoding: chunked\r\n\r\n`);
+      const chunk = Buffer.alloc(8192, 0x20);
+      for (let sent = 0; sent <= limit + 16 * 1024; sent += chunk.length) s.write(`${chunk.length.toString(16)}\r\n${chunk.toString()}\r\n`);
+      // No terminating chunk: the body never ends.
+      const r = await got;
+      expect(r.text, path).toMatch(/^HTTP\/1\.1 413 /);
+      expect(r.closed, `${path}: connection closed`).toBe(true);
+      s.destroy();
+    }
+  });
 });
 
 describe('slow-loris', () => {
