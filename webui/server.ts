@@ -22,6 +22,7 @@ import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import { createApp, type WebAppOptions, type WebContext } from './app.js';
 import { DaemonClient, type DaemonApi } from './daemon-client.js';
+import { addressGroup } from './sessions.js';
 import { defaultNames, loadOrCreateTls, saveTls, tlsInfo, type TlsMaterial } from './tls.js';
 import type { Express } from 'express';
 
@@ -70,8 +71,8 @@ export interface RunningServer {
  *     checkIntervalMs), the whole request (requestTimeout), an idle
  *     keep-alive connection (keepAliveTimeout) and any connection that
  *     stops sending or reading (idleTimeout, socket inactivity);
- *   - connections per client address (counted on the TCP connection, before
- *     TLS) and in total (net.Server maxConnections); extra ones are closed
+ *   - connections per client address (an IPv6 client's /64; counted on the
+ *     TCP connection, before TLS) and in total (net.Server maxConnections); extra ones are closed
  *     at once, so a normal client from elsewhere is still served.
  */
 export interface ConnectionLimits {
@@ -101,7 +102,7 @@ function limitPerAddress(server: HttpsServer | HttpServer, max: number, log: (m:
   const open = new Map<string, number>();
   let lastWarn = 0;
   server.on('connection', (socket: Socket) => {
-    const addr = socket.remoteAddress ?? '?';
+    const addr = addressGroup(socket.remoteAddress ?? '?');
     const n = (open.get(addr) ?? 0) + 1;
     if (n > max) {
       socket.destroy();

@@ -193,8 +193,9 @@ export class LoginGuard {
     return String(user).trim().toLowerCase().slice(0, 64);
   }
 
-  /** Called before verifying a password; counts the attempt against the address. */
-  attempt(user: string, ip: string): GuardVerdict {
+  /** Called before verifying a password; counts the attempt against the address (an IPv6 client's /64). */
+  attempt(user: string, address: string): GuardVerdict {
+    const ip = addressGroup(address);
     const now = this.now();
     const u = this.users.get(this.norm(user));
     if (u && u.lockedUntil > now) return { ok: false, reason: 'locked', retryAfterSec: Math.ceil((u.lockedUntil - now) / 1000) };
@@ -241,4 +242,21 @@ export class LoginGuard {
     if (this.users.size > 10_000) for (const [k, u] of this.users) if (u.lockedUntil <= now) this.users.delete(k);
     for (const [k, ts] of this.ips) if (!ts.some((t) => now - t < this.ipWindowMs)) this.ips.delete(k);
   }
+}
+
+/**
+ * The unit per-address limits count in: an IPv4 address (also when written
+ * IPv4-mapped), or the /64 of an IPv6 address, since one IPv6 client
+ * usually holds a whole /64 (RFC 7421) and could otherwise step through it.
+ */
+export function addressGroup(address: string): string {
+  const a = address.trim().toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  if (mapped) return mapped[1]!;
+  if (!a.includes(':')) return a;
+  const [head = '', tail = ''] = a.split('%')[0]!.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => (parseInt(g, 16) || 0).toString(16)).join(':')}::/64`;
 }

@@ -30,6 +30,7 @@ import { SESSION_COOKIE } from '../../webui/security.js';
 import { selfSignedCertificate } from '../../webui/tls.js';
 import { parseMultipart, checkFileName, MultipartError } from '../../webui/multipart.js';
 import { PUBLIC_PATHS } from '../../webui/app.js';
+import { addressGroup, LoginGuard } from '../../webui/sessions.js';
 import type { Express } from 'express';
 
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -317,4 +318,25 @@ describe('slow-loris', () => {
       await hh.close();
     }
   }, 20_000);
+});
+
+describe('per-address limits count an IPv6 client by its /64', () => {
+  it('groups addresses as the limits see them', () => {
+    expect(addressGroup('192.0.2.7')).toBe('192.0.2.7');
+    expect(addressGroup('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(addressGroup('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+    expect(addressGroup('2001:db8:1:2::9')).toBe('2001:db8:1:2::/64');
+    expect(addressGroup('2001:DB8:0001:0002:0:0:0:1')).toBe('2001:db8:1:2::/64');
+    expect(addressGroup('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressGroup('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressGroup('::1')).toBe('0:0:0:0::/64');
+    expect(addressGroup('2001:db8:1:3::1')).not.toBe(addressGroup('2001:db8:1:2::1'));
+  });
+
+  it('the login rate limit spends one budget across a /64', () => {
+    const g = new LoginGuard({ ipMaxAttempts: 3, ipWindowMs: 60_000, maxFailures: 100 });
+    for (let i = 1; i <= 3; i++) expect(g.attempt(`u${i}`, `2001:db8:1:2::${i}`).ok).toBe(true);
+    expect(g.attempt('u9', '2001:db8:1:2:ffff::9').ok).toBe(false);
+    expect(g.attempt('u9', '2001:db8:1:3::9').ok).toBe(true);
+  });
 });
