@@ -241,6 +241,16 @@ describe('no secret in any output channel', () => {
     expect(secrets.length).toBeGreaterThan(100);
   }, 90_000);
 
+  it('backups: the default export leaves the PSKs out; they come out only when asked for explicitly, and that is audited', async () => {
+    const plain = await rig.call<{ document: { tunnels: { psk?: string }[] } }>('config.export', { actor: 'admin@test' });
+    expect(plain.document.tunnels).toHaveLength(2);
+    expect(plain.document.tunnels.map((t) => t.psk)).toEqual([undefined, undefined]);
+    const full = await rig.call<{ document: { tunnels: { psk?: string }[] } }>('config.export', { actor: 'admin@test', includeSecrets: true });
+    expect(full.document.tunnels.map((t) => t.psk)).toEqual([PSKS[0], PSKS[1]]);
+    const audit = await rig.call<{ action: string; actor: string }[]>('logs.audit', { limit: 100 });
+    expect(audit.some((a) => a.action === 'export-secrets' && a.actor === 'admin@test')).toBe(true);
+  });
+
   it('the key log and key capture (the documented exceptions) are off by default', async () => {
     expect(resolveKeylogPath({}, undefined)).toBeUndefined();
     expect((rig.app.daemon as unknown as { keylog?: unknown }).keylog).toBeUndefined();
