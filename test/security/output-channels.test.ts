@@ -166,8 +166,8 @@ describe('no secret in any output channel', () => {
     });
     await c.call('rekey-ike', { tunnel: 'a' });
     await wait(800);
-    const st = await rig.established(['a', 'b']).catch(() => undefined);
-    void st;
+    // Both tunnels are back (or still) up after the forced failures: traffic again.
+    await rig.established(['a', 'b']);
     for (let i = 5; i < 10; i++) tun.inject(icmpEcho('203.0.113.0', '203.0.113.1', 9, i));
     await wait(200);
 
@@ -199,7 +199,7 @@ describe('no secret in any output channel', () => {
     const rc = await main(['status', '--json', '--socket', rig.adminSocket], { out: (s) => cli.push(s), err: (s) => cli.push(s), env: {} });
     expect(rc).toBe(0);
     emit('pqgate status --json', cli.join(''));
-    expect(JSON.parse(cli.join('')).length ?? Object.keys(JSON.parse(cli.join(''))).length).toBeGreaterThan(0);
+    expect((JSON.parse(cli.join('')) as unknown[]).length).toBeGreaterThanOrEqual(2);
 
     // The web admin: setup, login, then every GET route (pages and /api/v1) and the backup download.
     const w = new WebClient(web);
