@@ -28,7 +28,7 @@ import { parseDaemonConfig } from '../../firmware/config/schema.js';
 import { FakeNetwork, FakeTransport } from '../../firmware/net/fake.js';
 import { MemoryLinks } from '../../firmware/dataplane/tun/memory.js';
 import { UserspaceDataPlane } from '../../firmware/dataplane/userspace.js';
-import { nativeAead } from '../../firmware/dataplane/esp/native-aead.js';
+import { nativeAead, NativeAeadTransform } from '../../firmware/dataplane/esp/native-aead.js';
 import type { SaSpec } from '../../firmware/dataplane/types.js';
 import type { KeylogAction } from '../../firmware/ikev2/engine-types.js';
 
@@ -339,5 +339,12 @@ describe('Child SA keys in the daemon and the data plane', () => {
     const h = lib.aeadNew('aes-256-gcm', new Uint8Array(32).fill(7), new Uint8Array(4).fill(1), 16, true);
     lib.aeadFree(h);
     expect(() => lib.aeadSeal(h, new Uint8Array(64), 16, -1)).toThrow(/freed/);
+    // The transform never rebuilds a context from its wiped (all-zero) key after destroy().
+    const t = new NativeAeadTransform('AES_GCM_16_256', 'aes-256-gcm', new Uint8Array(36).fill(9), 16, lib);
+    const pkt = new Uint8Array(16 + 32 + 16);
+    t.seal(pkt, 32, 1, -1);
+    t.destroy();
+    expect(() => t.seal(new Uint8Array(64), 32, 2, -1)).toThrow(/after destroy/);
+    expect(t.open(pkt, pkt.length, -1)).toBeNull();
   });
 });

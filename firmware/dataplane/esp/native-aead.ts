@@ -48,6 +48,7 @@ export class NativeAeadTransform implements EspTransform {
   private dec: unknown;
   private readonly key: Uint8Array;
   private readonly salt: Uint8Array;
+  private destroyed = false;
 
   constructor(
     readonly name: string,
@@ -70,11 +71,14 @@ export class NativeAeadTransform implements EspTransform {
       writeU32(pkt, 8, Math.floor(seq / 0x1_0000_0000));
       writeU32(pkt, 12, seq >>> 0);
     }
+    // After destroy() the key is zero: never build a context from it (that would encrypt under an all-zero key).
+    if (this.destroyed) throw new Error(`${this.name}: ESP transform used after destroy()`);
     this.enc ??= this.lib.aeadNew(this.alg, this.key, this.salt, this.icvSize, true);
     this.lib.aeadSeal(this.enc, pkt, plainLen, seqHi);
   }
 
   open(pkt: Uint8Array, len: number, seqHi: number): Uint8Array | null {
+    if (this.destroyed) return null;
     // A context per direction: an SA is used one way, tests use one transform both ways.
     this.dec ??= this.lib.aeadNew(this.alg, this.key, this.salt, this.icvSize, false);
     const out = Buffer.allocUnsafe(len - 16 - this.icvSize);
@@ -82,6 +86,7 @@ export class NativeAeadTransform implements EspTransform {
   }
 
   destroy(): void {
+    this.destroyed = true;
     if (this.enc) this.lib.aeadFree(this.enc);
     if (this.dec) this.lib.aeadFree(this.dec);
     this.enc = this.dec = undefined;
