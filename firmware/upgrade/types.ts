@@ -25,6 +25,8 @@ export interface BundleHeader {
   /** ISO 8601 UTC build time. */
   created: string;
   images: BundleImage[];
+  /** 'dev' = built without signing keys (its rootfs trust store accepts unsigned bundles); only a dev image installs it. */
+  build?: 'release' | 'dev';
 }
 
 export interface SlotStatus {
@@ -74,6 +76,10 @@ export const UpgradeErrorCodes = [
   'NO_BACKEND',
   /** File not found / not a regular file / symlink in the spool. */
   'BAD_FILE',
+  /** A key list older than the one the device has (anti-replay). */
+  'KEYLIST_REPLAY',
+  /** The signing key is outside its validity window at the bundle's creation time. */
+  'KEY_EXPIRED',
 ] as const;
 export type UpgradeErrorCode = (typeof UpgradeErrorCodes)[number];
 
