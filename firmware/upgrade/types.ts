@@ -47,6 +47,8 @@ export interface UpgradeOutcome {
   slot: SlotName;
   result: 'installed' | 'committed' | 'rolled-back' | 'refused' | 'failed';
   reason?: string;
+  /** UpgradeErrorCode (or the device side's code) for refused/failed outcomes. */
+  code?: string;
 }
 
 /** Implemented by the device side for the image (firmware/upgrade/device.ts); tests use a file-backed fake. */
