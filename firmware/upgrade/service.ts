@@ -18,6 +18,8 @@ import { openKeyList } from './keylist.js';
 export const NO_BACKEND_MESSAGE = 'firmware upgrades need the appliance image: this daemon runs on a general-purpose host (no A/B firmware slots)';
 
 export interface UpgradeProgress {
+  /** Install number since the daemon started (0 = none yet): tells a poller which install it sees. */
+  id: number;
   phase: 'idle' | 'verifying' | 'writing' | 'finishing' | 'done' | 'failed';
   done: number;
   total: number;
@@ -60,11 +62,16 @@ export interface InstallResult {
 
 export class UpgradeService {
   private busy = false;
-  private progress: UpgradeProgress = { phase: 'idle', done: 0, total: 0 };
+  private progress: UpgradeProgress = { id: 0, phase: 'idle', done: 0, total: 0 };
+  private installs = 0;
   private readonly now: () => number;
 
   constructor(private readonly o: UpgradeServiceOptions) {
     this.now = o.now ?? Date.now;
+  }
+
+  get isBusy(): boolean {
+    return this.busy;
   }
 
   get backend(): SlotBackend | undefined {
@@ -118,15 +125,22 @@ export class UpgradeService {
   }
 
   /** Verify, write the inactive slot, make it the trial slot. Refusals are recorded and rethrown (UpgradeError). */
+  /** Id the next install() will carry in its progress. */
+  get nextId(): number {
+    return this.installs + 1;
+  }
+
   async install(path: string, opts: { onProgress?: (p: UpgradeProgress) => void; reboot?: boolean } = {}): Promise<InstallResult> {
     const b = this.o.backend;
     if (!b) throw new UpgradeError('NO_BACKEND', NO_BACKEND_MESSAGE);
     if (this.busy) throw new UpgradeError('BUSY', 'another firmware upgrade is in progress');
     this.busy = true;
-    const set = (p: UpgradeProgress) => {
-      this.progress = p;
-      opts.onProgress?.(p);
+    const id = ++this.installs;
+    const set = (p: Omit<UpgradeProgress, 'id'>) => {
+      this.progress = { id, ...p };
+      opts.onProgress?.(this.progress);
     };
+    set({ phase: 'verifying', done: 0, total: 0 });
     let fromVersion = 'unknown';
     let toVersion = 'unknown';
     let slot: SlotName = 'b';
@@ -134,7 +148,6 @@ export class UpgradeService {
     try {
       fromVersion = await b.runningVersion();
       slot = (await b.slots()).find((s) => !s.active)?.name ?? 'b';
-      set({ phase: 'verifying', done: 0, total: 0 });
       const trust = this.trust();
       const v: VerifiedBundleEx = await verifyBundleFile(path, {
         trust,

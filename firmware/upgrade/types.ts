@@ -132,3 +132,10 @@ export interface VerifyOptions {
  * hashes) before anything is written. Throws UpgradeError. Implemented in bundle-verify.ts.
  */
 export type VerifyBundleFile = (path: string, opts: VerifyOptions) => Promise<VerifiedBundle>;
+
+/**
+ * What firmware/upgrade/device.ts (device side) exports for the daemon:
+ * `export const createDeviceBackend: CreateDeviceBackend`. Called only when
+ * running from the appliance image (kernel command line `fw.slot=`).
+ */
+export type CreateDeviceBackend = (o: { slot: SlotName }) => Promise<SlotBackend>;
