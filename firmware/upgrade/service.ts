@@ -158,7 +158,7 @@ export class UpgradeService {
         onProgress: (done, total) => set({ phase: 'verifying', done, total }),
       });
       toVersion = v.header.version;
-      if (v.newerKeyList) storeKeyList(this.stateDir, v.newerKeyList, trust.roots);
+      if (v.newerKeyList) storeKeyList(this.stateDir, v.newerKeyList, trust.roots, trust.shippedList);
       stage = 'write';
       const total = v.header.images.reduce((a, i) => a + i.size, 0);
       set({ phase: 'writing', done: 0, total, toVersion });
@@ -190,6 +190,6 @@ export class UpgradeService {
     const trust = this.trust();
     if (!trust.roots.size) throw new UpgradeError('DEV_MODE_REQUIRED', 'this development image has no root keys: key lists need a signed image');
     const l = openKeyList(new Uint8Array(readFileSync(path)), trust.roots, path);
-    return { version: l.list.version, changed: storeKeyList(this.stateDir, l, trust.roots) };
+    return { version: l.list.version, changed: storeKeyList(this.stateDir, l, trust.roots, trust.shippedList) };
   }
 }

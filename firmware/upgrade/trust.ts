@@ -94,8 +94,9 @@ export function newestKeyList(cands: (SignedKeyList | undefined)[]): SignedKeyLi
 }
 
 /** Persist a key list as the device's newest (atomic rename). Refuses a lower version: KEYLIST_REPLAY. */
-export function storeKeyList(stateDir: string, l: SignedKeyList, roots: ReadonlyMap<string, HybridPublicKey>): boolean {
-  const cur = storedKeyList(stateDir, roots);
+export function storeKeyList(stateDir: string, l: SignedKeyList, roots: ReadonlyMap<string, HybridPublicKey>, shipped?: SignedKeyList): boolean {
+  // The current list is the newest of the stored one and the one in the rootfs.
+  const cur = newestKeyList([storedKeyList(stateDir, roots), shipped]);
   if (cur && l.list.version < cur.list.version)
     throw new UpgradeError('KEYLIST_REPLAY', `key list version ${l.list.version} is older than the version ${cur.list.version} this device already has: refused (replay)`);
   if (cur && l.list.version === cur.list.version) {
