@@ -116,6 +116,19 @@ export async function verifyBundleFile(path: string, opts: VerifyBundleOptions):
     if (size - sigStart > SIGBLOCK_MAX + 12) throw new UpgradeError('BAD_FORMAT', `${size - sigStart} bytes after the last image: trailing data`);
     const sb = parseSigBlock(await readAt(fh, sigStart, size - sigStart));
 
+    try {
+      return await checkAll(fh, h, hb, hlen, sigStart, sb, size, opts);
+    } catch (e) {
+      if (e instanceof UpgradeError) e.header ??= h;
+      throw e;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function checkAll(fh: fsp.FileHandle, h: ParsedHeader, hb: Uint8Array, hlen: number, sigStart: number, sb: ReturnType<typeof parseSigBlock>, size: number, opts: VerifyBundleOptions): Promise<VerifiedBundleEx> {
+  {
     const { signedBy, newer } = checkSignature(h, hb, sb, opts);
     if (h.board !== opts.board) throw new UpgradeError('WRONG_BOARD', `the bundle is for board ${h.board}; this device is ${opts.board}`);
     if (h.securityVersion < opts.securityFloor)
@@ -152,7 +165,5 @@ export async function verifyBundleFile(path: string, opts: VerifyBundleOptions):
         throw new UpgradeError('IMAGE_HASH', `the ${im.name} image does not match its signed SHA-256 (corrupted or tampered)`);
     }
     return { header: h, headerBytes: hb, signedBy, fileSize: size, newerKeyList: newer };
-  } finally {
-    await fh.close();
   }
 }

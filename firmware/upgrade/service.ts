@@ -174,6 +174,7 @@ export class UpgradeService {
       return { slot: written, version: toVersion, securityVersion: v.header.securityVersion, signedBy: v.signedBy ?? null, rebooting };
     } catch (e) {
       const err = e instanceof UpgradeError ? e : new UpgradeError(stage === 'verify' ? 'BAD_FILE' : 'WRITE_VERIFY', (e as Error).message ?? String(e), { cause: e });
+      if (toVersion === 'unknown' && err.header) toVersion = err.header.version;
       set({ phase: 'failed', done: 0, total: 0, ...(toVersion !== 'unknown' ? { toVersion } : {}), error: { code: err.code, message: err.message } });
       await b
         .recordOutcome({ at: new Date(this.now()).toISOString(), fromVersion, toVersion, slot, result: stage === 'verify' ? 'refused' : 'failed', reason: err.message, code: err.code })

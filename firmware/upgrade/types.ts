@@ -88,6 +88,8 @@ export type UpgradeErrorCode = (typeof UpgradeErrorCodes)[number];
 /** Typed upgrade failure; `code` is stable and shown to operators, the message is plain words. */
 export class UpgradeError extends PqError {
   declare readonly code: UpgradeErrorCode;
+  /** The bundle's header when it was refused after parsing (so the outcome can name the version). */
+  header?: BundleHeader;
   constructor(code: UpgradeErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
