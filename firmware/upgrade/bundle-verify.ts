@@ -34,8 +34,6 @@ export const DEFAULT_MAX_BUNDLE = 1024 * 1024 * 1024;
 const CHUNK = 1 << 20;
 
 export interface VerifyBundleOptions extends VerifyOptions {
-  /** Directory of the device's upgrade state (newest key list). */
-  stateDir?: string;
   maxBytes?: number;
   onProgress?: (done: number, total: number) => void;
 }
@@ -127,43 +125,42 @@ export async function verifyBundleFile(path: string, opts: VerifyBundleOptions):
   }
 }
 
+/** Signature, policy and content checks once the structure is known (the caller attaches the header to a refusal). */
 async function checkAll(fh: fsp.FileHandle, h: ParsedHeader, hb: Uint8Array, hlen: number, sigStart: number, sb: ReturnType<typeof parseSigBlock>, size: number, opts: VerifyBundleOptions): Promise<VerifiedBundleEx> {
-  {
-    const { signedBy, newer } = checkSignature(h, hb, sb, opts);
-    if (h.board !== opts.board) throw new UpgradeError('WRONG_BOARD', `the bundle is for board ${h.board}; this device is ${opts.board}`);
-    if (h.securityVersion < opts.securityFloor)
-      throw new UpgradeError('DOWNGRADE', `security version ${h.securityVersion} is below this device's floor ${opts.securityFloor} (a downgrade to firmware with known vulnerabilities)`);
-    if (h.build === 'dev' && !opts.trust.dev)
-      throw new UpgradeError('DEV_MODE_REQUIRED', 'the bundle is a development build (its firmware accepts unsigned updates); only a development image may install it');
+  const { signedBy, newer } = checkSignature(h, hb, sb, opts);
+  if (h.board !== opts.board) throw new UpgradeError('WRONG_BOARD', `the bundle is for board ${h.board}; this device is ${opts.board}`);
+  if (h.securityVersion < opts.securityFloor)
+    throw new UpgradeError('DOWNGRADE', `security version ${h.securityVersion} is below this device's floor ${opts.securityFloor} (a downgrade to firmware with known vulnerabilities)`);
+  if (h.build === 'dev' && !opts.trust.dev)
+    throw new UpgradeError('DEV_MODE_REQUIRED', 'the bundle is a development build (its firmware accepts unsigned updates); only a development image may install it');
 
-    // Content: every byte between the header and the signature block is either an image (hashed) or zero padding.
-    const total = sigStart - IMAGE_START;
-    const zeroCheck = (b: Uint8Array, at: number) => {
-      for (let i = 0; i < b.length; i++) if (b[i] !== 0) throw new UpgradeError('BAD_FORMAT', `non-zero padding at byte ${at + i}`);
-    };
-    const padHead = await readAt(fh, 12 + hlen, IMAGE_START - 12 - hlen);
-    zeroCheck(padHead, 12 + hlen);
-    const buf = new Uint8Array(CHUNK);
-    let pos = IMAGE_START;
-    for (const im of h.images) {
-      if (im.offset > pos) {
-        const pad = await readAt(fh, pos, im.offset - pos);
-        zeroCheck(pad, pos);
-      }
-      const hash = createHash('sha256');
-      let left = im.size;
-      pos = im.offset;
-      while (left > 0) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, left), pos);
-        if (bytesRead === 0) throw new UpgradeError('TRUNCATED', `the file shrank while being verified (${im.name})`);
-        hash.update(buf.subarray(0, bytesRead));
-        left -= bytesRead;
-        pos += bytesRead;
-        opts.onProgress?.(pos - IMAGE_START, total);
-      }
-      if (Buffer.compare(hash.digest(), Buffer.from(im.sha256)) !== 0)
-        throw new UpgradeError('IMAGE_HASH', `the ${im.name} image does not match its signed SHA-256 (corrupted or tampered)`);
+  // Content: every byte between the header and the signature block is either an image (hashed) or zero padding.
+  const total = sigStart - IMAGE_START;
+  const zeroCheck = (b: Uint8Array, at: number) => {
+    for (let i = 0; i < b.length; i++) if (b[i] !== 0) throw new UpgradeError('BAD_FORMAT', `non-zero padding at byte ${at + i}`);
+  };
+  const padHead = await readAt(fh, 12 + hlen, IMAGE_START - 12 - hlen);
+  zeroCheck(padHead, 12 + hlen);
+  const buf = new Uint8Array(CHUNK);
+  let pos = IMAGE_START;
+  for (const im of h.images) {
+    if (im.offset > pos) {
+      const pad = await readAt(fh, pos, im.offset - pos);
+      zeroCheck(pad, pos);
     }
-    return { header: h, headerBytes: hb, signedBy, fileSize: size, newerKeyList: newer };
+    const hash = createHash('sha256');
+    let left = im.size;
+    pos = im.offset;
+    while (left > 0) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, left), pos);
+      if (bytesRead === 0) throw new UpgradeError('TRUNCATED', `the file shrank while being verified (${im.name})`);
+      hash.update(buf.subarray(0, bytesRead));
+      left -= bytesRead;
+      pos += bytesRead;
+      opts.onProgress?.(pos - IMAGE_START, total);
+    }
+    if (Buffer.compare(hash.digest(), Buffer.from(im.sha256)) !== 0)
+      throw new UpgradeError('IMAGE_HASH', `the ${im.name} image does not match its signed SHA-256 (corrupted or tampered)`);
   }
+  return { header: h, headerBytes: hb, signedBy, fileSize: size, newerKeyList: newer };
 }

@@ -125,8 +125,8 @@ export interface VerifyOptions {
   board: string;
   /** Downgrade floor (SlotBackend.securityFloor()); securityVersion below -> DOWNGRADE. */
   securityFloor: number;
-  /** Directory with the current signed key list (data partition), see keylist.ts. */
-  keyListPath?: string;
+  /** Upgrade state directory on the data partition (newest accepted key list, keylist.ts); default none. */
+  stateDir?: string;
 }
 
 /**
