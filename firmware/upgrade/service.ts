@@ -170,7 +170,8 @@ export class UpgradeService {
       this.o.log?.('firmware installed', { slot: written, version: toVersion, signedBy: v.signedBy ?? 'unsigned (development)' });
       set({ phase: 'done', done: total, total, toVersion });
       const rebooting = opts.reboot === true;
-      if (rebooting) setTimeout(() => void b.reboot().catch((e: unknown) => this.o.log?.('reboot failed', { error: String(e) })), 300);
+      // A moment for pollers (CLI, web page) to see 'done' before the daemon goes down.
+      if (rebooting) setTimeout(() => void b.reboot().catch((e: unknown) => this.o.log?.('reboot failed', { error: String(e) })), 1500);
       return { slot: written, version: toVersion, securityVersion: v.header.securityVersion, signedBy: v.signedBy ?? null, rebooting };
     } catch (e) {
       const err = e instanceof UpgradeError ? e : new UpgradeError(stage === 'verify' ? 'BAD_FILE' : 'WRITE_VERIFY', (e as Error).message ?? String(e), { cause: e });

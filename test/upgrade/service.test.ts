@@ -103,7 +103,8 @@ describe('upgrade service with a file-backed fake backend', () => {
     const be = new FakeBackend(tmp());
     const r = await svc(be).install(good, { reboot: true });
     expect(r.rebooting).toBe(true);
-    await new Promise((res) => setTimeout(res, 400));
+    expect(be.reboots).toBe(0); // not before pollers could see 'done'
+    await new Promise((res) => setTimeout(res, 1700));
     expect(be.reboots).toBe(1);
     cleanup(be.dir);
   });
