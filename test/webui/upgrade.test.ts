@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { startHarness, type Harness, type WebClient } from './helpers.js';
 import { UpgradeService } from '../../firmware/upgrade/service.js';
@@ -82,6 +83,37 @@ describe('web admin firmware upload', () => {
     const r = await upload(c, big);
     expect(r.status).toBe(413);
     expect(r.json().error.code).toBe('ERR_TOO_LARGE');
+    expect(spool()).toEqual([]);
+    expect(h.daemon.installs).toEqual([]);
+  });
+
+  it('size limit while streaming: a chunked upload without Content-Length is cut at the limit; nothing kept', async () => {
+    const url = new URL('/maintenance/firmware', h.server.url);
+    const result = await new Promise<number | string>((resolve) => {
+      const req = httpsRequest(
+        {
+          host: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: h.server.certificate(), servername: 'localhost',
+          headers: { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked', accept: 'application/json', origin: c.origin, 'x-csrf-token': c.csrfToken, cookie: [...c.cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', (e) => resolve((e as NodeJS.ErrnoException).code ?? 'error'));
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      let sent = 0;
+      const pump = () => {
+        while (sent < LIMIT + 4 * chunk.length) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+    // The server answers 413 as soon as the limit is crossed (the client may see the reset first).
+    expect([413, 'EPIPE', 'ECONNRESET']).toContain(result);
     expect(spool()).toEqual([]);
     expect(h.daemon.installs).toEqual([]);
   });
