@@ -123,8 +123,7 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   app.disable('x-powered-by');
   app.set('etag', false);
   const limits: Limits = { formBytes: 64 * 1024, jsonBytes: 1024 * 1024, backupBytes: 1024 * 1024, certBytes: 64 * 1024, firmwareBytes: 512 * 1024 * 1024, ...opts.limits };
-  const spoolDir = opts.spoolDir ?? (opts.dataDir ? join(opts.dataDir, 'spool') : mkdtempSync(join(tmpdir(), 'pqgate-spool-')));
-  prepareSpool(spoolDir);
+  const spoolDir = prepareSpool(opts.spoolDir ?? (opts.dataDir ? join(opts.dataDir, 'spool') : mkdtempSync(join(tmpdir(), 'pqgate-spool-'))));
   // Development image (its trust store accepts unsigned firmware): a property of the rootfs, asked once.
   let devBuild: boolean | undefined;
   const isDevBuild = async (): Promise<boolean> => {

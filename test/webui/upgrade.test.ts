@@ -6,9 +6,11 @@
  * daemon is the real UpgradeService with the file-backed fake backend.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, mkdirSync, writeFileSync, realpathSync } from 'node:fs';
+import { prepareSpool } from '../../webui/pages/upgrade.js';
+import { webSpoolPath } from '../../firmware/appliance/methods-upgrade.js';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startHarness, type Harness, type WebClient } from './helpers.js';
 import { UpgradeService } from '../../firmware/upgrade/service.js';
 import { FakeBackend, makeKeySet, makeTrustDir, makeImages, bundle, tmp, cleanup, type KeySet } from '../upgrade/helpers.js';
@@ -156,6 +158,22 @@ describe('web admin firmware upload', () => {
     const r = await c.request('POST', '/api/v1/firmware?reboot=0', { raw: { body: unsigned, type: 'application/octet-stream' }, headers: { accept: 'application/json', 'content-disposition': 'attachment; filename="../../etc/passwd"' } });
     expect(r.status).toBe(202);
     expect(h.daemon.installs.at(-1)).toMatch(/\/spool\/up-[0-9a-f]{16}\.pqb$/);
+  });
+});
+
+describe('spool directory', () => {
+  it('is named by its real path (a data directory below a symbolic link still works) and loses stale uploads only', () => {
+    const real = tmp();
+    const link = join(tmp(), 'data-link');
+    symlinkSync(real, link);
+    mkdirSync(join(real, 'spool'));
+    writeFileSync(join(real, 'spool', 'up-0123456789abcdef.pqb'), 'stale');
+    writeFileSync(join(real, 'spool', 'keep.txt'), 'not ours');
+    expect(prepareSpool(join(link, 'spool'))).toBe(join(realpathSync(real), 'spool'));
+    expect(readdirSync(join(real, 'spool'))).toEqual(['keep.txt']);
+    expect(() => webSpoolPath(join(link, 'spool', 'up-0123456789abcdef.pqb'))).toThrow(/symbolic link/);
+    expect(webSpoolPath(join(realpathSync(real), 'spool', 'up-0123456789abcdef.pqb'))).toMatch(/up-0123456789abcdef\.pqb$/);
+    cleanup(real, dirname(link));
   });
 });
 

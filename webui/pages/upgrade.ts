@@ -17,7 +17,7 @@
  * (X-CSRF-Token header); API tokens work as everywhere.
  */
 import type { Express, Request, Response } from 'express';
-import { constants, promises as fsp, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { constants, promises as fsp, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { html, type SafeHtml } from '../html.js';
@@ -31,10 +31,15 @@ export const DEV_BANNER_TEXT = 'Development build — accepts unsigned firmware'
 
 const STATUS_BY_CODE: Record<string, number> = { NO_BACKEND: 503, BUSY: 409, BAD_FILE: 400, ERR_INVALID_PARAMS: 400, ERR_CONNECTION: 503 };
 
-/** Clear leftovers of an interrupted upload (the web process restarted). */
-export function prepareSpool(dir: string): void {
+/**
+ * Create the spool, clear leftovers of an interrupted upload (the web process restarted), and return its
+ * real path: the daemon refuses spool paths reached through a symbolic link, so the data directory may sit
+ * below one (e.g. /var → /data/var) only if this process names the spool by its real path.
+ */
+export function prepareSpool(dir: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   for (const f of readdirSync(dir)) if (/^up-[0-9a-f]{16}\.pqb$/.test(f)) rmSync(join(dir, f), { force: true });
+  return realpathSync(dir);
 }
 
 /** The last outcome in plain words. */
