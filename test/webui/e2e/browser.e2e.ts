@@ -15,6 +15,9 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startHarness, ADMIN, PASSWORD, CF_FORM, WebClient, type Harness } from '../helpers.js';
 import { browserSkipReason, launch, newContext, shot, watchConsole } from './browser.js';
+import { join } from 'node:path';
+import { UpgradeService } from '../../../firmware/upgrade/service.js';
+import { FakeBackend, makeKeySet, makeTrustDir, makeImages, bundle, tmp, cleanup } from '../../upgrade/helpers.js';
 
 const skip = browserSkipReason();
 if (skip) console.warn(`[e2e] browser tests skipped: ${skip}`);
@@ -26,10 +29,17 @@ describe.skipIf(!!skip)('web admin in Chromium', () => {
   let page: Page;
   let consoleErrors: string[];
   const url = (p: string) => `${h.server.url}${p}`;
+  // Firmware: the real upgrade service on the file-backed fake slot backend, a signed trust store.
+  const fw = { dir: tmp(), trust: '', backend: undefined as unknown as FakeBackend, bundle: '' };
 
   beforeAll(async () => {
+    const ks = makeKeySet();
+    fw.trust = makeTrustDir(ks);
+    fw.backend = new FakeBackend(tmp());
+    fw.bundle = bundle(fw.dir, { images: makeImages(fw.dir, { rootfs: 3_000_000, kernel: 400_000, initrd: 200_000 }), signer: ks.signer, keyList: ks.keyList, name: 'pqgate-x86_64-0.2.0.pqb' });
     h = await startHarness({
       daemon: {
+        upgrade: new UpgradeService({ backend: fw.backend, trustDir: fw.trust, stateDir: join(fw.dir, 'state') }),
         firmware: {
           active: 'A',
           slots: [
@@ -49,6 +59,7 @@ describe.skipIf(!!skip)('web admin in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await h?.close();
+    cleanup(fw.dir, fw.trust, fw.backend.dir);
   });
 
   it('first boot: every page leads to setup; creating the administrator logs in', async () => {
@@ -198,7 +209,7 @@ describe.skipIf(!!skip)('web admin in Chromium', () => {
 
   it('backup download; an invalid restore is refused with paths; a valid one applies', async () => {
     await page.goto(url('/maintenance'));
-    expect(await page.textContent('#firmware')).toContain('Running from slot A');
+    expect(await page.textContent('#firmware')).toContain('Board x86_64, running 0.1.0.');
     const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download-backup')]);
     const backup = JSON.parse(readFileSync((await dl.path())!, 'utf8'));
     expect(backup.tunnels[0].name).toBe('cf1');
@@ -221,6 +232,21 @@ describe.skipIf(!!skip)('web admin in Chromium', () => {
     expect(h.daemon.store.getDocument().tunnels[0]!.mss).toBe(1300);
     await page.goto(url('/maintenance'));
     await shot(page, 'maintenance');
+  });
+
+  it('firmware upload: progress bar, then the page shows the trial slot and the outcome', async () => {
+    await page.goto(url('/maintenance'));
+    expect(await page.textContent('#firmware-outcome')).toContain('No firmware upgrade yet.');
+    await page.setInputFiles('#firmware-file', fw.bundle);
+    const reloaded = page.waitForNavigation();
+    await page.click('#firmware-upload');
+    await page.waitForSelector('#firmware-progress:not([hidden])');
+    await reloaded;
+    await page.waitForSelector('#firmware-outcome');
+    expect(await page.textContent('#firmware-outcome')).toContain('firmware 0.2.0 was installed in slot b');
+    expect(await page.textContent('#firmware-slots')).toContain('trial (3 boot tries left)');
+    expect(fw.backend.writes).toEqual([{ slot: 'b', images: ['rootfs', 'kernel', 'initrd'] }]);
+    await shot(page, 'maintenance-firmware');
   });
 
   it('account: API token shown once, usable with curl-style requests', async () => {
