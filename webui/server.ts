@@ -20,6 +20,7 @@ import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, r
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { createApp, type WebAppOptions, type WebContext } from './app.js';
 import { DaemonClient, type DaemonApi } from './daemon-client.js';
 import { addressGroup } from './sessions.js';
@@ -79,6 +80,15 @@ export interface ConnectionLimits {
   handshakeTimeoutMs: number;
   headersTimeoutMs: number;
   requestTimeoutMs: number;
+  /**
+   * Whole-request deadline for a firmware upload (POST of a .pqb, tens of
+   * MiB): requestTimeoutMs would cut it off on a slow WAN link, so uploads
+   * get their own, longer deadline plus a minimum average rate
+   * (uploadMinBytesPerSec, checked after the first requestTimeoutMs) so a
+   * trickling upload cannot hold a connection for the whole deadline.
+   */
+  uploadTimeoutMs: number;
+  uploadMinBytesPerSec: number;
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   checkIntervalMs: number;
@@ -90,6 +100,8 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   handshakeTimeoutMs: 10_000,
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 60_000,
+  uploadTimeoutMs: 30 * 60_000,
+  uploadMinBytesPerSec: 16 * 1024,
   keepAliveTimeoutMs: 5_000,
   idleTimeoutMs: 30_000,
   checkIntervalMs: 5_000,
@@ -121,9 +133,52 @@ function limitPerAddress(server: HttpsServer | HttpServer, max: number, log: (m:
   });
 }
 
+/** Routes whose body is a firmware bundle (webui/pages/upgrade.ts). */
+const UPLOAD_PATHS = new Set(['/maintenance/firmware', '/api/v1/firmware']);
+
+/**
+ * Destroy the connection of a request whose body has not fully arrived in
+ * time: requestTimeoutMs for ordinary requests; for firmware uploads
+ * uploadTimeoutMs, and after requestTimeoutMs the upload must keep an
+ * average of uploadMinBytesPerSec (checked each requestTimeoutMs).
+ */
+function requestDeadline(req: IncomingMessage, l: ConnectionLimits): void {
+  const path = (req.url ?? '').split('?')[0]!;
+  const upload = req.method === 'POST' && UPLOAD_PATHS.has(path);
+  const started = Date.now();
+  let received = 0;
+  const timers: NodeJS.Timeout[] = [];
+  const kill = (): void => {
+    if (!req.complete) req.socket.destroy();
+  };
+  const done = (): void => {
+    for (const t of timers) clearTimeout(t);
+  };
+  if (!upload) {
+    timers.push(setTimeout(kill, l.requestTimeoutMs));
+  } else {
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    timers.push(setTimeout(kill, l.uploadTimeoutMs));
+    const rateCheck = (): void => {
+      const secs = (Date.now() - started) / 1000;
+      if (!req.complete && received / secs < l.uploadMinBytesPerSec) return kill();
+      timers.push(setTimeout(rateCheck, l.requestTimeoutMs).unref());
+    };
+    timers.push(setTimeout(rateCheck, l.requestTimeoutMs));
+  }
+  for (const t of timers) t.unref();
+  req.once('end', done);
+  req.once('close', done);
+}
+
 function applyLimits(server: HttpsServer | HttpServer, l: ConnectionLimits, log: (m: string, meta?: Record<string, unknown>) => void): void {
   server.headersTimeout = l.headersTimeoutMs;
-  server.requestTimeout = l.requestTimeoutMs;
+  // Node's requestTimeout is one deadline for every request; firmware
+  // uploads need a longer one, so the deadline is kept per request here.
+  server.requestTimeout = 0;
+  server.on('request', (req: IncomingMessage) => requestDeadline(req, l));
   server.keepAliveTimeout = l.keepAliveTimeoutMs;
   server.maxHeadersCount = 100;
   server.maxConnections = l.maxConnections;

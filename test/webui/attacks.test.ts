@@ -320,6 +320,43 @@ describe('slow-loris', () => {
   }, 20_000);
 });
 
+describe('request body deadlines', () => {
+  it('an ordinary body must arrive within requestTimeoutMs; a firmware upload may take longer but must keep a minimum rate', async () => {
+    const limits = { requestTimeoutMs: 1500, uploadTimeoutMs: 20_000, uploadMinBytesPerSec: 1000, idleTimeoutMs: 10_000, checkIntervalMs: 200 };
+    const hh = await startHarness({ connections: limits });
+    try {
+      await hh.client().setup();
+      const trickle = async (path: string, ctype: string, bytesPerTick: number, length = 10_000_000) => {
+        const s = await rawTls(hh.server);
+        const r = collect(s, 6000);
+        const t0 = Date.now();
+        let closedAt = 0;
+        s.once('close', () => (closedAt = Date.now() - t0));
+        s.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${ctype}\r\nContent-Length: ${length}\r\n\r\n`);
+        const timer = setInterval(() => !s.destroyed && s.write(Buffer.alloc(bytesPerTick, 0x41)), 100);
+        return { s, r, timer, closedAt: () => closedAt };
+      };
+      // Ordinary form post trickling fast enough for an upload, but it is not one: cut at requestTimeoutMs.
+      const form = await trickle('/login', 'application/x-www-form-urlencoded', 10, 50_000);
+      // Firmware upload at ~5 KB/s (above the 1 KB/s minimum): still open after twice requestTimeoutMs.
+      const fast = await trickle('/api/v1/firmware', 'application/octet-stream', 500);
+      // Firmware upload at ~100 B/s: cut at the first rate check.
+      const slow = await trickle('/api/v1/firmware', 'application/octet-stream', 10);
+      await wait(3500);
+      expect(form.s.destroyed || form.closedAt() > 0, 'ordinary request cut').toBe(true);
+      expect(form.closedAt()).toBeGreaterThanOrEqual(1000);
+      expect(slow.s.destroyed || slow.closedAt() > 0, 'trickling upload cut').toBe(true);
+      expect(fast.closedAt(), 'upload above the minimum rate kept').toBe(0);
+      for (const x of [form, fast, slow]) {
+        clearInterval(x.timer);
+        x.s.destroy();
+      }
+    } finally {
+      await hh.close();
+    }
+  }, 20_000);
+});
+
 describe('per-address limits count an IPv6 client by its /64', () => {
   it('groups addresses as the limits see them', () => {
     expect(addressGroup('192.0.2.7')).toBe('192.0.2.7');
