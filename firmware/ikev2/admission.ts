@@ -255,3 +255,79 @@ function stripUndefined<T extends object>(o: Partial<T>): Partial<T> {
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
+
+/** What admission needs from an IKE_SA_INIT request: the first Nonce and the first COOKIE notify. */
+export interface InitScan {
+  nonce: Uint8Array;
+  cookie: Uint8Array | undefined;
+}
+
+const PT_NONCE = 40;
+const PT_NOTIFY = 41;
+const PT_SK = 46;
+const NOTIFY_COOKIE = 16390;
+const MAX_SCAN_PAYLOADS = 64;
+
+/**
+ * A bounds-checked walk over the generic payload headers of an unencrypted
+ * IKE_SA_INIT request (RFC 7296 §3.2) that extracts only the Nonce and the
+ * COOKIE, so a flood is answered without decoding every proposal (RFC 8019
+ * §4.2: do the cheap stateless check before anything else). Returns
+ * undefined for anything odd; the caller then falls back to the full,
+ * strict decoder, which gives the proper error.
+ */
+export function scanInitRequest(data: Uint8Array): InitScan | undefined {
+  if (data.length < 28) return undefined;
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const end = dv.getUint32(24);
+  if (end !== data.length) return undefined;
+  let np = data[16]!;
+  let off = 28;
+  let nonce: Uint8Array | undefined;
+  let cookie: Uint8Array | undefined;
+  for (let n = 0; np !== 0; n++) {
+    if (n >= MAX_SCAN_PAYLOADS || np === PT_SK || off + 4 > end) return undefined;
+    const len = dv.getUint16(off + 2);
+    if (len < 4 || off + len > end) return undefined;
+    if (np === PT_NONCE && !nonce) {
+      // RFC 7296 §3.9: 16..256 octets.
+      if (len - 4 < 16 || len - 4 > 256) return undefined;
+      nonce = data.subarray(off + 4, off + len);
+    } else if (np === PT_NOTIFY && !cookie) {
+      if (len < 8) return undefined;
+      const spiSize = data[off + 5]!;
+      if (off + 8 + spiSize > off + len) return undefined;
+      if (dv.getUint16(off + 6) === NOTIFY_COOKIE) cookie = data.subarray(off + 8 + spiSize, off + len);
+    }
+    np = data[off]!;
+    off += len;
+  }
+  if (off !== end || !nonce) return undefined;
+  return { nonce, cookie };
+}
+
+/**
+ * The stateless IKE_SA_INIT response carrying only a COOKIE notify (RFC 7296
+ * §2.6, §3.10), written directly: the same octets encodePlain() produces for
+ * it, without building a message object per flood datagram.
+ */
+export function encodeCookieReply(spiI: Uint8Array, cookie: Uint8Array): Uint8Array {
+  const len = 28 + 8 + cookie.length;
+  const out = new Uint8Array(len);
+  const dv = new DataView(out.buffer);
+  out.set(spiI.subarray(0, 8), 0);
+  out[16] = PT_NOTIFY;
+  out[17] = 0x20; // IKEv2.0
+  out[18] = 34; // IKE_SA_INIT
+  out[19] = 0x20; // Response, not Initiator
+  dv.setUint32(20, 0);
+  dv.setUint32(24, len);
+  out[28] = 0;
+  out[29] = 0;
+  dv.setUint16(30, 8 + cookie.length);
+  out[32] = 0; // protocol: none
+  out[33] = 0; // SPI size
+  dv.setUint16(34, NOTIFY_COOKIE);
+  out.set(cookie, 36);
+  return out;
+}

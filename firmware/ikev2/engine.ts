@@ -23,7 +23,7 @@ import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-ch
 import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { ikeSaStatus } from './status.js';
-import { Admission, type AdmissionStatus } from './admission.js';
+import { Admission, encodeCookieReply, scanInitRequest, type AdmissionStatus } from './admission.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 
@@ -391,6 +391,16 @@ export class Engine implements EngineApi {
     this.ctx.emit({ kind: 'send', from: to, to: from, data: encodePlain(msg) });
   }
 
+  private decodeInit(data: Uint8Array, from: Endpoint): ReturnType<typeof decodePlain> | undefined {
+    try {
+      return decodePlain(data);
+    } catch (e) {
+      this.stats.droppedMalformed++;
+      this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
   private onInitRequest(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
     const key = `${hex(header.spiI)}|${from.address}|${from.port}`;
     const existing = this.halfOpen.get(key);
@@ -398,22 +408,23 @@ export class Engine implements EngineApi {
       existing.receive(data, header, from, to); // retransmission: cached response
       return;
     }
-    let msg;
-    try {
-      msg = decodePlain(data);
-    } catch (e) {
-      this.stats.droppedMalformed++;
-      this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
-      return;
-    }
     if (header.messageId !== 0) return;
-    const nonce = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
-    if (!nonce) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
-    // Admission before anything costly: under load no DH/ML-KEM and no state without a valid cookie (admission.ts).
-    const verdict = this.admission.check(this.ctx.clock.now(), nonce.data, from.address, header.spiI, findNotify(msg, Notify.COOKIE)?.data);
+    // Admission before anything costly (admission.ts): under load no DH/ML-KEM, no state and not even
+    // a full decode without a valid cookie. The payload scan only finds Nonce and COOKIE; anything it
+    // does not like goes through the strict decoder, which reports it.
+    let msg: ReturnType<typeof decodePlain> | undefined;
+    let scan = scanInitRequest(data);
+    if (!scan) {
+      msg = this.decodeInit(data, from);
+      if (!msg) return;
+      const n = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
+      if (!n) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
+      scan = { nonce: n.data, cookie: findNotify(msg, Notify.COOKIE)?.data };
+    }
+    const verdict = this.admission.check(this.ctx.clock.now(), scan.nonce, from.address, header.spiI, scan.cookie);
     if (verdict.kind === 'cookie') {
       this.stats.cookiesSent++;
-      this.sendStateless(header, from, to, [notify(Notify.COOKIE, verdict.cookie)]);
+      this.ctx.emit({ kind: 'send', from: to, to: from, data: encodeCookieReply(header.spiI, verdict.cookie) });
       return;
     }
     if (verdict.kind === 'drop') {
@@ -421,6 +432,8 @@ export class Engine implements EngineApi {
       this.ctx.log('debug', `dropping IKE_SA_INIT from ${from.address}: ${verdict.reason === 'blocked' ? 'block_threshold' : 'init_limit_half_open'} reached`);
       return;
     }
+    msg ??= this.decodeInit(data, from);
+    if (!msg) return;
     const candidates = [...this.tunnels.values()].filter((t) => (!t.remoteAddr || t.remoteAddr === from.address) && (!t.localAddr || t.localAddr === to.address));
     if (candidates.length === 0) {
       this.ctx.log('info', `no tunnel configured for ${to.address}...${from.address}, sending NO_PROPOSAL_CHOSEN`);
