@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     seconds: Number(opt('seconds', '30')),
     sources: Number(opt('sources', '240')),
     attempts: Number(opt('attempts', '8')),
-    ...(profile ? { responderEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profile}` } } : {}),
+    ...(profile ? { responderNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
     log: json ? undefined : (l) => console.log(l),
   });
   if (json) {

@@ -46,8 +46,8 @@ export interface DosOptions {
   attempts?: number;
   /** Extra top-level keys for the responder's configuration (e.g. cookie_threshold). */
   responderOptions?: Record<string, unknown>;
-  /** Environment for the responder daemon (e.g. NODE_OPTIONS=--cpu-prof for profiling). */
-  responderEnv?: Record<string, string>;
+  /** Node options for the responder daemon (e.g. --cpu-prof for profiling). */
+  responderNodeArgs?: string[];
   log?: (line: string) => void;
 }
 
@@ -63,11 +63,25 @@ export interface DosResult {
   baselineMs: number;
   /** Times to establish during the flood, ms. */
   underFloodMs: number[];
+  /** When each of those attempts completed, seconds after the flood started (compare with flood.seconds). */
+  underFloodDoneAt: number[];
   rss: RssSample[];
   admission: AdmissionStatus;
   /** Largest half-open count seen during the flood. */
   maxHalfOpen: number;
   responderIkeSas: number;
+  /** The responder namespace's UDP counters (/proc/net/snmp): datagrams the kernel dropped before the daemon read them. */
+  udp: { inDatagrams: number; rcvbufErrors: number; inErrors: number };
+  /** 1-minute load average of the machine at the end (the numbers depend on it: shared CPUs). */
+  loadavg: number;
+}
+
+async function udpCounters(ns: Netns): Promise<DosResult['udp']> {
+  const lines = (await ns.exec('cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const k = lines[0]!.split(/\s+/);
+  const v = lines[1]!.split(/\s+/).map(Number);
+  const get = (n: string): number => v[k.indexOf(n)] ?? 0;
+  return { inDatagrams: get('InDatagrams'), rcvbufErrors: get('RcvbufErrors'), inErrors: get('InErrors') };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -180,7 +194,7 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     await genNs.ip(['-batch', '-'], { input: sources.map((s) => `addr add ${s}/24 dev eth0`).join('\n') + '\n' });
     // 240 neighbours stay below the kernel's default neighbour-table limits (gc_thresh3 1024, global).
 
-    const gw = await Pqgate.start({ ns: gwNs, label: 'dos-gw', config: gwConfig(o.responderOptions ?? {}), ...(o.responderEnv ? { env: o.responderEnv } : {}) });
+    const gw = await Pqgate.start({ ns: gwNs, label: 'dos-gw', config: gwConfig(o.responderOptions ?? {}), ...(o.responderNodeArgs ? { nodeArgs: o.responderNodeArgs } : {}) });
     stops.push(() => gw.stop());
     const ini = await Pqgate.start({ ns: iniNs, label: 'dos-ini', config: iniConfig() });
     stops.push(() => ini.stop());
@@ -211,9 +225,11 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     // Let the flood fill the half-open table and switch the responder to cookies.
     await sleep(2000);
     const underFloodMs: number[] = [];
+    const underFloodDoneAt: number[] = [];
     for (let i = 0; i < attempts && performance.now() - t0 < (seconds - 2) * 1000; i++) {
       const ms = await timeToEstablish(ini);
       underFloodMs.push(ms);
+      underFloodDoneAt.push((performance.now() - t0) / 1000);
       log(`under flood: established in ${ms.toFixed(0)} ms`);
       await takeDown(ini, gw);
       await sleep(500);
@@ -226,7 +242,10 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     log(`flood: ${summary.sent} datagrams in ${summary.seconds.toFixed(1)} s = ${summary.rate.toFixed(0)}/s from ${summary.sources} sources; ${summary.cookieReplies} COOKIE replies`);
     const admission = (await controlCall<AdmissionStatus>(gw.socket, 'status.admission'))!;
     const responderIkeSas = (await controlCall<IkeSaStatus[]>(gw.socket, 'status')).length;
-    return { flood: summary, baselineMs, underFloodMs, rss, admission, maxHalfOpen, responderIkeSas };
+    const udp = await udpCounters(gwNs);
+    const loadavg = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    log(`responder UDP: ${udp.inDatagrams} datagrams read, ${udp.rcvbufErrors} dropped (receive buffer full), ${udp.inErrors} in errors; load average ${loadavg}`);
+    return { flood: summary, baselineMs, underFloodMs, underFloodDoneAt, rss, admission, maxHalfOpen, responderIkeSas, udp, loadavg };
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
     for (const ns of created.reverse()) ns.destroySync();
