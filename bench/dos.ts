@@ -44,7 +44,8 @@ async function main(): Promise<void> {
   console.log(`flood                 ${r.flood.sent} spoofed IKE_SA_INIT in ${r.flood.seconds.toFixed(1)} s = ${r.flood.rate.toFixed(0)}/s from ${r.flood.sources} addresses`);
   console.log(`responder answered    ${r.admission.cookiesSent} COOKIE replies (${((100 * r.admission.cookiesSent) / r.flood.sent).toFixed(1)} % of the flood), ${r.admission.admitted} IKE SAs admitted`);
   console.log(`half-open             max ${r.maxHalfOpen} during the flood (cookie_threshold ${r.admission.limits.cookieThreshold}); drops: block ${r.admission.blocked}, limit ${r.admission.limitDrops}, invalid cookie ${r.admission.invalidCookies}`);
-  console.log(`time to establish     no flood ${r.baselineMs.toFixed(0)} ms; under flood p50 ${pct(u, 50).toFixed(0)} ms, max ${Math.max(...u).toFixed(0)} ms (${u.length} attempts: ${u.map((x) => x.toFixed(0)).join(', ')})`);
+  console.log(`time to establish     no flood ${r.baselineMs.toFixed(0)} ms; under flood p50 ${pct(u, 50).toFixed(0)} ms, max ${Math.max(...u).toFixed(0)} ms (${u.length} attempts: ${u.map((x) => x.toFixed(0)).join(', ')}; ${r.underFloodFailed} not established within 32 s)`);
+  console.log(`kernel                ${r.udp.rcvbufErrors} datagrams dropped at the responder's full receive buffer of ${r.udp.inDatagrams + r.udp.rcvbufErrors}; load average ${r.loadavg}`);
   console.log('responder RSS (MiB) over time:');
   const step = Math.max(1, Math.floor(r.rss.length / 30));
   for (let i = 0; i < r.rss.length; i += step) {

@@ -61,8 +61,10 @@ export interface DosResult {
   flood: FloodSummary;
   /** Time to establish without flood (one attempt before it starts), ms. */
   baselineMs: number;
-  /** Times to establish during the flood, ms. */
+  /** Times to establish during the flood, ms (successful attempts only). */
   underFloodMs: number[];
+  /** Attempts during the flood that did not establish within the initiator's 30 s half-open timeout. */
+  underFloodFailed: number;
   /** When each of those attempts completed, seconds after the flood started (compare with flood.seconds). */
   underFloodDoneAt: number[];
   rss: RssSample[];
@@ -87,8 +89,12 @@ async function udpCounters(ns: Netns): Promise<DosResult['udp']> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function rssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN; // the process is gone
+  }
 }
 
 function gwConfig(extra: Record<string, unknown>): Record<string, unknown> {
@@ -139,26 +145,33 @@ function iniConfig(): Record<string, unknown> {
   };
 }
 
-/** `up`, then poll the initiator's status until its IKE SA and Child SA are there; ms. */
-async function timeToEstablish(ini: Pqgate, timeoutMs = 30_000): Promise<number> {
+/** `up`, then poll the initiator's status until its IKE SA and Child SA are there; ms, or undefined on timeout. */
+async function timeToEstablish(ini: Pqgate, timeoutMs = 32_000, log?: (l: string) => void): Promise<number | undefined> {
   const t0 = performance.now();
   await controlCall(ini.socket, 'up', { tunnel: 'hub' });
   for (;;) {
     const st = await controlCall<IkeSaStatus[]>(ini.socket, 'status');
     if (st.some((s) => s.tunnel === 'hub' && s.state === 'ESTABLISHED' && s.children.length > 0)) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`legitimate tunnel not established within ${timeoutMs} ms: ${JSON.stringify(st)}\n--- initiator log ---\n${ini.log().split('\n').slice(-40).join('\n')}`);
+    if (performance.now() - t0 > timeoutMs) {
+      if (!log) throw new Error(`legitimate tunnel not established within ${timeoutMs} ms: ${JSON.stringify(st)}\n--- initiator log ---\n${ini.log().split('\n').slice(-40).join('\n')}`);
+      log(`not established within ${timeoutMs} ms; initiator log:\n${ini.log().split('\n').slice(-12).join('\n')}`);
+      return undefined;
+    }
     await sleep(10);
   }
 }
 
-async function takeDown(ini: Pqgate, gw: Pqgate): Promise<void> {
+/**
+ * Delete the legitimate tunnel and wait until the initiator holds no SA for it (under the flood the
+ * DELETE may need retransmissions). Gives up quietly after 40 s; the responder's copy may linger.
+ */
+async function takeDown(ini: Pqgate, log: (l: string) => void): Promise<void> {
   await controlCall(ini.socket, 'down', { tunnel: 'hub' });
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 40_000;
   for (;;) {
     const a = await controlCall<IkeSaStatus[]>(ini.socket, 'status');
-    const b = await controlCall<IkeSaStatus[]>(gw.socket, 'status');
-    if (!a.some((s) => s.tunnel === 'hub') && !b.some((s) => s.state === 'ESTABLISHED')) return;
-    if (Date.now() > deadline) throw new Error('tunnel did not go down');
+    if (!a.some((s) => s.tunnel === 'hub')) return;
+    if (Date.now() > deadline) return log('the initiator still holds the tunnel 40 s after down');
     await sleep(50);
   }
 }
@@ -201,9 +214,9 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     const gwPid = gw.proc.pid;
 
     // Baseline: no flood.
-    const baselineMs = await timeToEstablish(ini);
+    const baselineMs = (await timeToEstablish(ini))!;
     log(`baseline: established in ${baselineMs.toFixed(0)} ms`);
-    await takeDown(ini, gw);
+    await takeDown(ini, log);
 
     const out = join(work, 'flood.json');
     const flood = genNs.spawn(['node', FLOOD_JS, JSON.stringify({ target: GW, sources, rate, seconds, out })], join(work, 'flood.log'), 'dos-flood');
@@ -212,12 +225,16 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     const rss: RssSample[] = [];
     let maxHalfOpen = 0;
     let sampling = true;
+    stops.unshift(async () => {
+      sampling = false;
+    });
     const sampler = (async () => {
       while (sampling) {
         const ad = await controlCall<AdmissionStatus | null>(gw.socket, 'status.admission').catch(() => null);
         const h = ad?.halfOpen ?? 0;
         maxHalfOpen = Math.max(maxHalfOpen, h);
-        rss.push({ t: (performance.now() - t0) / 1000, rssKiB: rssKiB(gwPid), halfOpen: h });
+        const kib = rssKiB(gwPid);
+        if (Number.isFinite(kib)) rss.push({ t: (performance.now() - t0) / 1000, rssKiB: kib, halfOpen: h });
         await sleep(250);
       }
     })();
@@ -226,12 +243,16 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     await sleep(2000);
     const underFloodMs: number[] = [];
     const underFloodDoneAt: number[] = [];
+    let underFloodFailed = 0;
     for (let i = 0; i < attempts && performance.now() - t0 < (seconds - 2) * 1000; i++) {
-      const ms = await timeToEstablish(ini);
-      underFloodMs.push(ms);
-      underFloodDoneAt.push((performance.now() - t0) / 1000);
-      log(`under flood: established in ${ms.toFixed(0)} ms`);
-      await takeDown(ini, gw);
+      const ms = await timeToEstablish(ini, 32_000, log);
+      if (ms === undefined) underFloodFailed++;
+      else {
+        underFloodMs.push(ms);
+        underFloodDoneAt.push((performance.now() - t0) / 1000);
+        log(`under flood: established in ${ms.toFixed(0)} ms`);
+      }
+      await takeDown(ini, log);
       await sleep(500);
     }
     const code = await flood.exited;
@@ -245,7 +266,7 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     const udp = await udpCounters(gwNs);
     const loadavg = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
     log(`responder UDP: ${udp.inDatagrams} datagrams read, ${udp.rcvbufErrors} dropped (receive buffer full), ${udp.inErrors} in errors; load average ${loadavg}`);
-    return { flood: summary, baselineMs, underFloodMs, underFloodDoneAt, rss, admission, maxHalfOpen, responderIkeSas, udp, loadavg };
+    return { flood: summary, baselineMs, underFloodMs, underFloodFailed, underFloodDoneAt, rss, admission, maxHalfOpen, responderIkeSas, udp, loadavg };
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
     for (const ns of created.reverse()) ns.destroySync();
