@@ -50,9 +50,11 @@ async function main(): Promise<void> {
   const step = Math.max(1, Math.floor(r.rss.length / 30));
   for (let i = 0; i < r.rss.length; i += step) {
     const s = r.rss[i]!;
-    console.log(`  t=${s.t.toFixed(1).padStart(5)} s  rss ${(s.rssKiB / 1024).toFixed(1).padStart(6)}  half-open ${s.halfOpen}`);
+    console.log(`  t=${s.t.toFixed(1).padStart(5)} s  rss ${(s.rssKiB / 1024).toFixed(1).padStart(6)}  half-open ${s.halfOpen}  cpu ${s.cpuPct.toFixed(0)} %`);
   }
   const rs = r.rss.map((s) => s.rssKiB);
+  const cpu = r.rss.filter((s) => s.t >= 1 && s.t <= r.flood.seconds).map((s) => s.cpuPct);
+  console.log(`responder CPU         mean ${(cpu.reduce((a, b) => a + b, 0) / Math.max(1, cpu.length)).toFixed(0)} % of one core during the flood`);
   console.log(`RSS                   min ${(Math.min(...rs) / 1024).toFixed(1)} MiB, max ${(Math.max(...rs) / 1024).toFixed(1)} MiB`);
 }
 

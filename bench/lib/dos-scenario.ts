@@ -55,6 +55,18 @@ export interface RssSample {
   t: number;
   rssKiB: number;
   halfOpen: number;
+  /** Responder CPU (user + system) since the previous sample, % of one core. */
+  cpuPct: number;
+}
+
+/** utime + stime of a process, seconds (/proc/PID/stat fields 14 and 15, USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 export interface DosResult {
@@ -228,13 +240,20 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     stops.unshift(async () => {
       sampling = false;
     });
+    let lastCpu = cpuSeconds(gwPid);
+    let lastT = performance.now();
     const sampler = (async () => {
       while (sampling) {
         const ad = await controlCall<AdmissionStatus | null>(gw.socket, 'status.admission').catch(() => null);
         const h = ad?.halfOpen ?? 0;
         maxHalfOpen = Math.max(maxHalfOpen, h);
         const kib = rssKiB(gwPid);
-        if (Number.isFinite(kib)) rss.push({ t: (performance.now() - t0) / 1000, rssKiB: kib, halfOpen: h });
+        const cpu = cpuSeconds(gwPid);
+        const now = performance.now();
+        const cpuPct = (100 * (cpu - lastCpu)) / ((now - lastT) / 1000);
+        lastCpu = cpu;
+        lastT = now;
+        if (Number.isFinite(kib)) rss.push({ t: (now - t0) / 1000, rssKiB: kib, halfOpen: h, cpuPct });
         await sleep(250);
       }
     })();
