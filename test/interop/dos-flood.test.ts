@@ -42,7 +42,9 @@ describe.skipIf(!!skip)('spoofed IKE_SA_INIT flood against a pqgate responder', 
     expect(r.maxHalfOpen).toBeLessThanOrEqual(r.admission.limits.cookieThreshold + 1);
     // + the legitimate SAs whose DELETE the flood may have swallowed.
     expect(r.responderIkeSas).toBeLessThanOrEqual(r.admission.limits.cookieThreshold + 1 + r.underFloodMs.length);
-    expect(r.admission.admitted).toBeLessThan(r.admission.limits.cookieThreshold + 10);
+    // Admitted without a cookie: the table refills up to the threshold each time the spoofed half-open SAs
+    // expire (half_open_timeout 30 s), plus the legitimate attempts (baseline included).
+    expect(r.admission.admitted).toBeLessThanOrEqual(r.admission.limits.cookieThreshold * (1 + Math.ceil(r.flood.seconds / 30)) + r.underFloodMs.length + r.underFloodFailed + 1);
     // The legitimate initiator got through (one COOKIE round trip each), while the flood was still running.
     expect(r.underFloodMs.length).toBeGreaterThanOrEqual(1);
     expect(r.underFloodDoneAt[0]!).toBeLessThan(r.flood.seconds);
