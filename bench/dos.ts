@@ -4,7 +4,7 @@
  * hybrid tunnel's time to establish without and during the flood, the
  * admission counters, and the responder's RSS over time.
  *
- * Options: --rate N (6000/s) --seconds N (30) --sources N (240) --attempts N (8) --json
+ * Options: --rate N (6000/s) --seconds N (30) --sources N (240) --attempts N (8) --skip-strongswan --json
  *          --profile DIR (CPU profile of the responder into DIR)
  * Needs root (network namespaces) and a build (the script runs `npm run build` first).
  */
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
     seconds: Number(opt('seconds', '30')),
     sources: Number(opt('sources', '240')),
     attempts: Number(opt('attempts', '8')),
+    strongswan: !argv.includes('--skip-strongswan'),
     ...(profile ? { responderNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
     log: json ? undefined : (l) => console.log(l),
   });
@@ -51,6 +52,11 @@ async function main(): Promise<void> {
   for (let i = 0; i < r.rss.length; i += step) {
     const s = r.rss[i]!;
     console.log(`  t=${s.t.toFixed(1).padStart(5)} s  rss ${(s.rssKiB / 1024).toFixed(1).padStart(6)}  half-open ${s.halfOpen}  cpu ${s.cpuPct.toFixed(0)} %`);
+  }
+  if (r.strongswan) {
+    const s = r.strongswan;
+    if (s.skipped) console.log(`strongSwan initiator  skipped: ${s.skipped}`);
+    else console.log(`strongSwan initiator  no flood ${s.baselineMs.toFixed(0)} ms; under flood ${s.underFloodMs.map((x) => x.toFixed(0)).join(', ') || '-'} ms; ${s.underFloodFailed} not established`);
   }
   const rs = r.rss.map((s) => s.rssKiB);
   const cpu = r.rss.filter((s) => s.t >= 1 && s.t <= r.flood.seconds).map((s) => s.cpuPct);

@@ -19,7 +19,8 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns, vethLink, assertTestAddress } from '../../test/interop/lib/netns.js';
 import { Pqgate } from '../../test/interop/lib/pqgate.js';
-import { makeInstanceDir } from '../../test/interop/lib/rootfs.js';
+import { makeInstanceDir, peerMissingReason } from '../../test/interop/lib/rootfs.js';
+import { Strongswan, pskConnections } from '../../test/interop/lib/strongswan.js';
 import { controlCall } from '../../firmware/control/client.js';
 import type { IkeSaStatus } from '../../firmware/ikev2/engine-types.js';
 import type { AdmissionStatus } from '../../firmware/ikev2/admission.js';
@@ -34,6 +35,18 @@ const PSK = 'pqgate-dos-test-psk-0123456789';
 export const HYBRID = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const GW = '203.0.113.1';
 const INI = '203.0.113.2';
+const SS = '203.0.113.3';
+
+/** `swanctl --initiate` (blocks until the Child SA is up or fails), then terminate; ms or undefined. */
+async function ssEstablish(ss: Strongswan, log: (l: string) => void): Promise<number | undefined> {
+  const t0 = performance.now();
+  const r = await ss.initiate('k', 'c', 30, { check: false, timeoutMs: 40_000 });
+  const ms = performance.now() - t0;
+  const ok = r.code === 0 && (await ss.listSas()).some((s) => s.name === 'c' && s.state === 'ESTABLISHED');
+  await ss.terminate({ ike: 'c' }, 30).catch(() => undefined);
+  if (!ok) log(`strongSwan: not established (swanctl exit ${r.code}): ${r.stdout.split('\n').slice(-5).join(' | ')}`);
+  return ok ? ms : undefined;
+}
 
 export interface DosOptions {
   /** Spoofed IKE_SA_INIT per second (default 6000). */
@@ -44,6 +57,8 @@ export interface DosOptions {
   sources?: number;
   /** Legitimate establishments measured during the flood (default 5). */
   attempts?: number;
+  /** Also measure a strongSwan 6.1 initiator (203.0.113.3), when its peer root is installed. */
+  strongswan?: boolean;
   /** Extra top-level keys for the responder's configuration (e.g. cookie_threshold). */
   responderOptions?: Record<string, unknown>;
   /** Node options for the responder daemon (e.g. --cpu-prof for profiling). */
@@ -79,6 +94,8 @@ export interface DosResult {
   underFloodFailed: number;
   /** When each of those attempts completed, seconds after the flood started (compare with flood.seconds). */
   underFloodDoneAt: number[];
+  /** strongSwan 6.1 initiator (swanctl --initiate until established), when requested and available. */
+  strongswan?: { baselineMs: number; underFloodMs: number[]; underFloodFailed: number; skipped?: string };
   rss: RssSample[];
   admission: AdmissionStatus;
   /** Largest half-open count seen during the flood. */
@@ -224,6 +241,25 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     const ini = await Pqgate.start({ ns: iniNs, label: 'dos-ini', config: iniConfig() });
     stops.push(() => ini.stop());
     const gwPid = gw.proc.pid;
+    let ss: Strongswan | undefined;
+    let ssResult: DosResult['strongswan'];
+    if (o.strongswan) {
+      const missing = peerMissingReason('sid-strongswan');
+      if (missing) ssResult = { baselineMs: NaN, underFloodMs: [], underFloodFailed: 0, skipped: missing };
+      else {
+        const ssNs = await Netns.create('dos-ss');
+        created.push(ssNs);
+        await vethLink(gwNs, 'vss', undefined, ssNs, 'eth0', `${SS}/24`);
+        await gwNs.ip(['link', 'set', 'vss', 'master', 'br0']);
+        const conn = pskConnections(SS, GW, 'ss.dos.test', 'hub.dos.test', { proposals: [HYBRID], psk: PSK, localTs: ['198.51.100.128/25'], remoteTs: ['198.51.100.0/25'] });
+        ss = await Strongswan.start({ ns: ssNs, label: 'dos-ss', ...conn });
+        const s = ss;
+        stops.push(() => s.stop());
+        const b = await ssEstablish(ss, log);
+        ssResult = { baselineMs: b ?? NaN, underFloodMs: [], underFloodFailed: 0 };
+        log(`strongSwan baseline: ${b === undefined ? 'failed' : `established in ${b.toFixed(0)} ms`}`);
+      }
+    }
 
     // Baseline: no flood.
     const baselineMs = (await timeToEstablish(ini))!;
@@ -274,6 +310,17 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
       await takeDown(ini, log);
       await sleep(500);
     }
+    if (ss && ssResult) {
+      for (let i = 0; i < attempts && performance.now() - t0 < (seconds - 2) * 1000; i++) {
+        const ms = await ssEstablish(ss, log);
+        if (ms === undefined) ssResult.underFloodFailed++;
+        else {
+          ssResult.underFloodMs.push(ms);
+          log(`strongSwan under flood: established in ${ms.toFixed(0)} ms`);
+        }
+        await sleep(500);
+      }
+    }
     const code = await flood.exited;
     sampling = false;
     await sampler;
@@ -285,7 +332,7 @@ export async function runDosScenario(o: DosOptions = {}): Promise<DosResult> {
     const udp = await udpCounters(gwNs);
     const loadavg = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
     log(`responder UDP: ${udp.inDatagrams} datagrams read, ${udp.rcvbufErrors} dropped (receive buffer full), ${udp.inErrors} in errors; load average ${loadavg}`);
-    return { flood: summary, baselineMs, underFloodMs, underFloodFailed, underFloodDoneAt, rss, admission, maxHalfOpen, responderIkeSas, udp, loadavg };
+    return { flood: summary, baselineMs, underFloodMs, underFloodFailed, underFloodDoneAt, ...(ssResult ? { strongswan: ssResult } : {}), rss, admission, maxHalfOpen, responderIkeSas, udp, loadavg };
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
     for (const ns of created.reverse()) ns.destroySync();
