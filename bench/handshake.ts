@@ -49,6 +49,10 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
       control_socket: join(dir, 'control.sock'),
       log_level: 'warn',
       data_plane: process.env.PQGATE_BENCH_DATAPLANE ?? 'recording',
+      // Many concurrent setups from one address: lift the DoS limits (docs/dos.md) as the charon side does.
+      cookie_threshold: 100000,
+      cookie_threshold_ip: 100000,
+      block_threshold: 100000,
       tunnels: [
         {
           name: 'hub',

@@ -52,6 +52,8 @@ export interface EngineDeps {
   ikePort: number;
   nattPort: number;
   forceEncap: boolean;
+  /** IKE_SA_INIT admission limits from the configuration (cookie_threshold, ...). */
+  admission?: import('./config/types.js').AdmissionConfig;
 }
 
 export type EngineFactory = (deps: EngineDeps) => EngineApi | Promise<EngineApi>;
@@ -63,7 +65,19 @@ export type EngineFactory = (deps: EngineDeps) => EngineApi | Promise<EngineApi>
  */
 export const createEngine: EngineFactory = async (deps) => {
   const { Engine } = await import('./ikev2/engine.js');
-  return new Engine({ clock: deps.clock, rng: deps.rng, ikePort: deps.ikePort, nattPort: deps.nattPort, forceEncap: deps.forceEncap });
+  const ad = deps.admission ?? {};
+  return new Engine({
+    clock: deps.clock,
+    rng: deps.rng,
+    ikePort: deps.ikePort,
+    nattPort: deps.nattPort,
+    forceEncap: deps.forceEncap,
+    cookieThreshold: ad.cookieThreshold,
+    cookieThresholdIp: ad.cookieThresholdIp,
+    halfOpenPerSource: ad.blockThreshold,
+    halfOpenLimit: ad.initLimitHalfOpen,
+    ...(ad.halfOpenTimeout !== undefined ? { halfOpenTimeout: ad.halfOpenTimeout * 1000 } : {}),
+  });
 };
 
 export interface DaemonOptions {
@@ -181,7 +195,7 @@ export class Daemon {
     const factory = this.opts.engineFactory ?? createEngine;
     // The userspace data plane only speaks ESP-in-UDP: force encapsulation (fake NAT-D, RFC 7296 §2.23).
     const forceEncap = this.opts.forceEncap ?? userspace !== undefined;
-    this.engine = await factory({ clock: this.clock, rng: this.opts.rng ?? systemRng, ikePort, nattPort, forceEncap });
+    this.engine = await factory({ clock: this.clock, rng: this.opts.rng ?? systemRng, ikePort, nattPort, forceEncap, ...(config.admission ? { admission: config.admission } : {}) });
 
     this.transport.onIke((data, from, to) => this.onIkeDatagram(data, from, to));
     this.transport.onEsp(
@@ -333,6 +347,11 @@ export class Daemon {
    * status() plus each Child SA's data-plane counters (bytes, packets, replay
    * drops, ICV failures; DataPlane.querySa), as `pqgate status` shows them.
    */
+  /** Half-open IKE SAs, cookies sent and IKE_SA_INIT drops (null with an engine that does not count them). */
+  admissionStatus(): import('./ikev2/admission.js').AdmissionStatus | null {
+    return this.engine.admissionStatus?.() ?? null;
+  }
+
   async statusWithCounters(): Promise<IkeSaStatus[]> {
     const st = this.status();
     for (const sa of st) for (const c of sa.children) await this.addCounters(c);
@@ -393,11 +412,14 @@ export class Daemon {
     if (next.controlSocket !== cur.controlSocket) restartRequired.push('control_socket');
     if (next.keylog !== cur.keylog) restartRequired.push('keylog');
     if ((next.dataPlane ?? 'userspace') !== (cur.dataPlane ?? 'userspace')) restartRequired.push('data_plane');
+    // The engine takes its admission limits at construction (cookie_threshold, block_threshold, ...).
+    if (JSON.stringify(next.admission ?? {}) !== JSON.stringify(cur.admission ?? {})) restartRequired.push('admission');
     if (restartRequired.length) this.log.warn('configuration changes that take effect only after a restart', { fields: restartRequired });
     // Keep the running values of restart-only fields so config and reality agree.
-    this.config = { ...next, listen: cur.listen, ikePort: cur.ikePort, nattPort: cur.nattPort, controlSocket: cur.controlSocket, ...(cur.keylog !== undefined ? { keylog: cur.keylog } : {}), ...(cur.dataPlane !== undefined ? { dataPlane: cur.dataPlane } : {}) };
+    this.config = { ...next, listen: cur.listen, ikePort: cur.ikePort, nattPort: cur.nattPort, controlSocket: cur.controlSocket, ...(cur.keylog !== undefined ? { keylog: cur.keylog } : {}), ...(cur.dataPlane !== undefined ? { dataPlane: cur.dataPlane } : {}), ...(cur.admission !== undefined ? { admission: cur.admission } : {}) };
     if (this.config.keylog === undefined) delete this.config.keylog;
     if (this.config.dataPlane === undefined) delete this.config.dataPlane;
+    if (this.config.admission === undefined) delete this.config.admission;
     this.log.setLevel(next.logLevel);
     if (this.transport instanceof UdpTransport) {
       const r = await this.transport.refresh();

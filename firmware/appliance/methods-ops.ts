@@ -17,7 +17,7 @@ export type Handler<M extends ControlMethod> = (params: unknown) => ControlApi[M
 export type Handlers<K extends ControlMethod> = { [M in K]: Handler<M> };
 
 type OpsMethod =
-  | 'version' | 'status' | 'status.tunnels' | 'up' | 'down' | 'rekey-ike' | 'rekey-child' | 'reset' | 'dpd' | 'reload' | 'metrics'
+  | 'version' | 'status' | 'status.tunnels' | 'status.admission' | 'up' | 'down' | 'rekey-ike' | 'rekey-child' | 'reset' | 'dpd' | 'reload' | 'metrics'
   | 'logs.events' | 'logs.audit' | 'keys.export' | 'keys.capture' | 'system.info' | 'system.reboot' | 'system.factoryReset';
 
 /** Names of every tunnel in the configuration (disabled ones too), else the running ones. */
@@ -47,6 +47,7 @@ export function opsMethods(app: Appliance): Handlers<OpsMethod> {
         .map((tunnel) => ({ tunnel, lastError: enabled.has(tunnel) ? app.telemetry.lastError(tunnel) : 'disabled in the configuration', nextAttemptAt: null }));
       return { sas, idle, now: d().uptime().now };
     },
+    'status.admission': () => d().admissionStatus(),
     up: cmd('up'),
     down: cmd('down'),
     'rekey-ike': cmd('rekey-ike'),
@@ -67,7 +68,8 @@ export function opsMethods(app: Appliance): Handlers<OpsMethod> {
     },
     metrics: async () => {
       const st = await d().statusWithCounters();
-      return { text: formatMetrics(st, app.telemetry.counters(st, d().config.tunnels.map((t) => t.name))) };
+      const admission = d().admissionStatus();
+      return { text: formatMetrics(st, { ...app.telemetry.counters(st, d().config.tunnels.map((t) => t.name)), ...(admission ? { admission } : {}) }) };
     },
 
     'logs.events': (params) => {

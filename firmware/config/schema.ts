@@ -19,7 +19,7 @@ import type { Certificate } from '../auth/x509.js';
 import type { SignatureScheme } from '../auth/signature.js';
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { DaemonConfig, FragmentationMode, Identity, StartAction, TsConfig, TunnelConfig } from './types.js';
+import type { AdmissionConfig, DaemonConfig, FragmentationMode, Identity, StartAction, TsConfig, TunnelConfig } from './types.js';
 import { ConfigError } from '../util/errors.js';
 import { DAEMON_DEFAULTS, DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS, TUNNEL_DEFAULTS, defaultConfigDocument, defaultControlSocket } from './defaults.js';
 import { canonicalIp, isWildcard } from '../net/address.js';
@@ -52,7 +52,9 @@ const MIN_PSK_CHARS = 16;
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
-const TOP_KEYS = ['version', 'listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane', 'tunnels'] as const;
+/** Global IKE_SA_INIT admission options (strongSwan charon.* names). */
+export const ADMISSION_KEYS = ['cookie_threshold', 'cookie_threshold_ip', 'block_threshold', 'init_limit_half_open', 'half_open_timeout'] as const;
+const TOP_KEYS = ['version', 'listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane', 'tunnels', ...ADMISSION_KEYS] as const;
 const DATA_PLANES = ['userspace', 'recording'] as const;
 const TUNNEL_KEYS = [
   'name', 'enabled', 'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals',
@@ -491,6 +493,7 @@ export function parseDaemonConfig(json: unknown, opts: ParseOptions = {}): Daemo
   const kl = ctx.str(o, 'keylog', 'keylog');
   const keylog = kl !== undefined ? resolvePath(kl, opts.baseDir) : undefined;
   const dataPlane = ctx.oneOf(o, 'data_plane', 'data_plane', DATA_PLANES);
+  const admission = parseAdmission(ctx, o);
 
   const tunnels: TunnelConfig[] = [];
   const rawTunnels = o.tunnels;
@@ -517,8 +520,30 @@ export function parseDaemonConfig(json: unknown, opts: ParseOptions = {}): Daemo
     tunnels,
     ...(keylog !== undefined ? { keylog } : {}),
     ...(dataPlane !== undefined ? { dataPlane } : {}),
+    ...(admission !== undefined ? { admission } : {}),
     logLevel,
   };
+}
+
+/**
+ * IKE_SA_INIT admission limits (docs/config.md "DoS protection"; strongSwan
+ * charon.* names). Only the keys present are returned: the engine fills in
+ * its defaults (firmware/ikev2/admission.ts ADMISSION_DEFAULTS).
+ */
+function parseAdmission(ctx: Ctx, o: Obj): AdmissionConfig | undefined {
+  const out: AdmissionConfig = {};
+  const n = (k: (typeof ADMISSION_KEYS)[number], min: number, max: number): number | undefined => ctx.int(o, k, k, min, max);
+  const ct = n('cookie_threshold', 0, 1_000_000);
+  const cti = n('cookie_threshold_ip', 0, 1_000_000);
+  const bt = n('block_threshold', 1, 1_000_000);
+  const lim = n('init_limit_half_open', 0, 1_000_000);
+  const hot = n('half_open_timeout', 1, 3600);
+  if (ct !== undefined) out.cookieThreshold = ct;
+  if (cti !== undefined) out.cookieThresholdIp = cti;
+  if (bt !== undefined) out.blockThreshold = bt;
+  if (lim !== undefined) out.initLimitHalfOpen = lim;
+  if (hot !== undefined) out.halfOpenTimeout = hot;
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** Position in a JSON text → "line L, column C". */

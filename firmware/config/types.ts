@@ -116,4 +116,20 @@ export interface DaemonConfig {
   logLevel: 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** ESP data plane: userspace ESP over TUN (default) or record-only (tests, IKE-only use). */
   dataPlane?: 'userspace' | 'recording';
+  /** IKE_SA_INIT admission limits (cookie_threshold, ...); unset keys take the engine's defaults. */
+  admission?: AdmissionConfig;
+}
+
+/** Global DoS-protection options (docs/config.md; strongSwan charon.* names in the JSON document). */
+export interface AdmissionConfig {
+  /** cookie_threshold: half-open IKE SAs (all sources) from which a COOKIE is demanded; 0 = always. */
+  cookieThreshold?: number;
+  /** cookie_threshold_ip: half-open IKE SAs from one source (IPv4 /32, IPv6 /64) from which it must send a COOKIE. */
+  cookieThresholdIp?: number;
+  /** block_threshold: most half-open IKE SAs per source. */
+  blockThreshold?: number;
+  /** init_limit_half_open: most half-open IKE SAs in total; 0 = no cap. */
+  initLimitHalfOpen?: number;
+  /** half_open_timeout: seconds before a half-open IKE SA is dropped. */
+  halfOpenTimeout?: number;
 }

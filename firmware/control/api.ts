@@ -101,6 +101,8 @@ export interface ControlApi {
   ];
   status: [Record<string, never>, IkeSaStatus[]];
   'status.tunnels': [Record<string, never>, TunnelStatus];
+  /** IKE_SA_INIT admission (DoS protection): half-open SAs, cookies sent, drops, limits; null with a stub engine. */
+  'status.admission': [Record<string, never>, import('../ikev2/admission.js').AdmissionStatus | null];
   up: [{ tunnel: string } & Partial<Actor>, { ok: true }];
   /** `sa` narrows to one IKE SA (IkeSaStatus.id); `child` to one Child SA (ChildSaStatus.reqid). */
   down: [{ tunnel: string; sa?: number } & Partial<Actor>, { ok: true }];

@@ -31,10 +31,17 @@ export interface EngineOptions {
    * strongSwan's encap=yes so both sides float to port 4500.
    */
   forceEncap?: boolean;
-  /** Half-open IKE SAs above which the responder demands a COOKIE (RFC 7296 §2.6). 0 = always. */
+  /** Half-open IKE SAs from which the responder demands a COOKIE (RFC 7296 §2.6; config cookie_threshold). 0 = always. */
   cookieThreshold?: number;
-  /** Half-open SAs per source address before new IKE_SA_INIT requests from it are dropped. */
+  /** Half-open IKE SAs from one source prefix from which that source must send a COOKIE (cookie_threshold_ip). */
+  cookieThresholdIp?: number;
+  /** Half-open SAs per source prefix (IPv4 /32, IPv6 /64) before its IKE_SA_INIT requests are dropped (block_threshold). */
   halfOpenPerSource?: number;
+  /** Global cap on half-open IKE SAs (init_limit_half_open); 0 = none. */
+  halfOpenLimit?: number;
+  /** Cookie secret lifetime and the grace period of the previous secret, ms. */
+  cookieSecretLifetime?: number;
+  cookieGrace?: number;
   retransmit?: Partial<RetransmitPolicy>;
   /** Half-open SA lifetime (ms) before it is dropped without notice. */
   halfOpenTimeout?: number;

@@ -154,4 +154,6 @@ export interface EngineApi {
   /** Replace the tunnel set (reconcile): new tunnels with start_action=start are initiated. */
   loadConfig(tunnels: import('../config/types.js').TunnelConfig[]): Action[];
   status(): IkeSaStatus[];
+  /** IKE_SA_INIT admission: half-open SAs, cookies, drops (firmware/ikev2/admission.ts). Optional for stub engines. */
+  admissionStatus?(): import('./admission.js').AdmissionStatus;
 }

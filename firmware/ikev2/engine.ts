@@ -5,11 +5,9 @@
  * §2.6 cookies for IKE_SA_INIT under load), tunnel configuration, always-on
  * re-initiation and the status view.
  */
-import { createHash } from 'node:crypto';
 import type { TunnelConfig } from '../config/types.js';
 import type { Endpoint } from '../dataplane/types.js';
-import { hex, equal, ctEqual, concat, u16be, wipe } from '../util/bytes.js';
-import { ipToBytes } from '../util/ip.js';
+import { hex, equal, u16be, wipe } from '../util/bytes.js';
 import { ExchangeType, KeMethodName, Notify, PayloadType, NATT_PORT, IKE_PORT } from './constants.js';
 import type { IkeHeader, KePayload, Message, SaPayload } from './codec/types.js';
 import { decodeHeaderOnly, decodePlain, encodePlain, InvalidMajorVersionError } from './codec/index.js';
@@ -25,9 +23,9 @@ import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-ch
 import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { ikeSaStatus } from './status.js';
+import { Admission, encodeCookieReply, scanInitRequest, type AdmissionStatus } from './admission.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
-const COOKIE_ROTATE_MS = 120_000;
 
 interface RetryState {
   at: number;
@@ -41,17 +39,13 @@ export class Engine implements EngineApi {
   private readonly ifIds = new Map<string, number>();
   private readonly byOurSpi = new Map<string, IkeSa>();
   private readonly halfOpen = new Map<string, IkeSa>();
-  private readonly halfOpenBySource = new Map<string, number>();
   private readonly espSpis = new Set<number>();
   private reqid = 0;
   private readonly retry = new Map<string, RetryState>();
   /** Tunnels the operator took down: no automatic re-initiation. */
   private readonly adminDown = new Set<string>();
-  private cookieSecret: Uint8Array;
-  private prevCookieSecret: Uint8Array | undefined;
-  private cookieRotatedAt: number;
-  private readonly cookieThreshold: number;
-  private readonly halfOpenPerSource: number;
+  /** IKE_SA_INIT admission: cookies, per-source and global half-open limits (admission.ts). */
+  private readonly admission: Admission;
   private readonly retryDelay: number;
   private readonly maxRetryDelay: number;
   private readonly initHooks: InitHooks;
@@ -97,12 +91,16 @@ export class Engine implements EngineApi {
         return id;
       },
     };
-    this.cookieThreshold = opts.cookieThreshold ?? 64;
-    this.halfOpenPerSource = opts.halfOpenPerSource ?? 32;
+    this.admission = new Admission(opts.rng, opts.clock.now(), {
+      cookieThreshold: opts.cookieThreshold,
+      cookieThresholdIp: opts.cookieThresholdIp,
+      blockThreshold: opts.halfOpenPerSource,
+      initLimitHalfOpen: opts.halfOpenLimit,
+      cookieSecretLifetime: opts.cookieSecretLifetime,
+      cookieGrace: opts.cookieGrace,
+    });
     this.retryDelay = opts.retryDelay ?? 2_000;
     this.maxRetryDelay = opts.maxRetryDelay ?? 60_000;
-    this.cookieSecret = opts.rng.bytes(32);
-    this.cookieRotatedAt = opts.clock.now();
     this.initHooks = { keysFinal: (sa) => this.onKeysFinal(sa) };
     this.lifeHooks = this.makeLifeHooks();
     this.authHooks = {
@@ -298,10 +296,8 @@ export class Engine implements EngineApi {
     const key = sa.halfOpenKey;
     if (key && this.halfOpen.get(key) === sa) {
       this.halfOpen.delete(key);
-      const src = sa.remote.address;
-      const n = (this.halfOpenBySource.get(src) ?? 1) - 1;
-      if (n <= 0) this.halfOpenBySource.delete(src);
-      else this.halfOpenBySource.set(src, n);
+      // Counted under the address the request came from (the key's), not sa.remote: that may have floated.
+      this.admission.closed(key.split('|')[1]!);
     }
     sa.halfOpenKey = undefined;
   }
@@ -384,12 +380,6 @@ export class Engine implements EngineApi {
     sa.receive(data, header, from, to);
   }
 
-  private cookieFor(secret: Uint8Array, ni: Uint8Array, addr: string, spiI: Uint8Array): Uint8Array {
-    // RFC 7296 §2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)
-    const h = createHash('sha256').update(concat(ni, ipToBytes(addr), spiI, secret)).digest();
-    return concat(new Uint8Array([secret === this.cookieSecret ? 1 : 0]), new Uint8Array(h));
-  }
-
   private sendStateless(header: IkeHeader, from: Endpoint, to: Endpoint, payloads: Message['payloads']): void {
     const msg: Message = {
       spiI: header.spiI,
@@ -404,6 +394,16 @@ export class Engine implements EngineApi {
     this.ctx.emit({ kind: 'send', from: to, to: from, data: encodePlain(msg) });
   }
 
+  private decodeInit(data: Uint8Array, from: Endpoint): ReturnType<typeof decodePlain> | undefined {
+    try {
+      return decodePlain(data);
+    } catch (e) {
+      this.stats.droppedMalformed++;
+      this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
   private onInitRequest(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
     const key = `${hex(header.spiI)}|${from.address}|${from.port}`;
     const existing = this.halfOpen.get(key);
@@ -411,39 +411,32 @@ export class Engine implements EngineApi {
       existing.receive(data, header, from, to); // retransmission: cached response
       return;
     }
-    let msg;
-    try {
-      msg = decodePlain(data);
-    } catch (e) {
-      this.stats.droppedMalformed++;
-      this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
-      return;
-    }
     if (header.messageId !== 0) return;
-    const now = this.ctx.clock.now();
-    if (now - this.cookieRotatedAt > COOKIE_ROTATE_MS) {
-      this.prevCookieSecret = this.cookieSecret;
-      this.cookieSecret = this.ctx.rng.bytes(32);
-      this.cookieRotatedAt = now;
+    // Admission before anything costly (admission.ts): under load no DH/ML-KEM, no state and not even
+    // a full decode without a valid cookie. The payload scan only finds Nonce and COOKIE; anything it
+    // does not like goes through the strict decoder, which reports it.
+    let msg: ReturnType<typeof decodePlain> | undefined;
+    let scan = scanInitRequest(data);
+    if (!scan) {
+      msg = this.decodeInit(data, from);
+      if (!msg) return;
+      const n = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
+      if (!n) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
+      scan = { nonce: n.data, cookie: findNotify(msg, Notify.COOKIE)?.data };
     }
-    const nonce = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
-    if (!nonce) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
-    if (this.halfOpen.size >= this.cookieThreshold) {
-      const c = findNotify(msg, Notify.COOKIE);
-      const ok =
-        c !== undefined &&
-        (ctEqual(c.data, this.cookieFor(this.cookieSecret, nonce.data, from.address, header.spiI)) ||
-          (this.prevCookieSecret !== undefined && ctEqual(c.data, this.cookieFor(this.prevCookieSecret, nonce.data, from.address, header.spiI))));
-      if (!ok) {
-        this.stats.cookiesSent++;
-        this.sendStateless(header, from, to, [notify(Notify.COOKIE, this.cookieFor(this.cookieSecret, nonce.data, from.address, header.spiI))]);
-        return;
-      }
-    }
-    if ((this.halfOpenBySource.get(from.address) ?? 0) >= this.halfOpenPerSource) {
-      this.stats.halfOpenRefused++;
+    const verdict = this.admission.check(this.ctx.clock.now(), scan.nonce, from.address, header.spiI, scan.cookie);
+    if (verdict.kind === 'cookie') {
+      this.stats.cookiesSent++;
+      this.ctx.emit({ kind: 'send', from: to, to: from, data: encodeCookieReply(header.spiI, verdict.cookie) });
       return;
     }
+    if (verdict.kind === 'drop') {
+      this.stats.halfOpenRefused++;
+      this.ctx.log('debug', `dropping IKE_SA_INIT from ${from.address}: ${verdict.reason === 'blocked' ? 'block_threshold' : 'init_limit_half_open'} reached`);
+      return;
+    }
+    msg ??= this.decodeInit(data, from);
+    if (!msg) return;
     const candidates = [...this.tunnels.values()].filter((t) => (!t.remoteAddr || t.remoteAddr === from.address) && (!t.localAddr || t.localAddr === to.address));
     if (candidates.length === 0) {
       this.ctx.log('info', `no tunnel configured for ${to.address}...${from.address}, sending NO_PROPOSAL_CHOSEN`);
@@ -507,7 +500,7 @@ export class Engine implements EngineApi {
     this.equip(sa);
     sa.halfOpenKey = key;
     this.halfOpen.set(key, sa);
-    this.halfOpenBySource.set(from.address, (this.halfOpenBySource.get(from.address) ?? 0) + 1);
+    this.admission.opened(from.address);
     sa.log('info', `responding to IKE_SA_INIT from ${from.address}:${from.port} (${sa.keMethods.map((m) => KeMethodName[m]).join(' + ')}${picked.sel.chosen.addKe.length ? ' + ' + picked.sel.chosen.addKe.map((m) => KeMethodName[m]).join(' + ') : ''})`);
   }
 
@@ -539,6 +532,11 @@ export class Engine implements EngineApi {
   }
 
   // ---------------------------------------------------------------- status
+
+  /** Half-open SAs, cookie and drop counters (status.admission, metrics). */
+  admissionStatus(): AdmissionStatus {
+    return this.admission.status();
+  }
 
   status(): IkeSaStatus[] {
     const out: IkeSaStatus[] = [];

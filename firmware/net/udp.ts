@@ -33,7 +33,7 @@ export interface UdpTransportOptions {
   logger?: Logger;
   /** Interface address enumeration; default os.networkInterfaces(). */
   interfaceAddresses?: () => string[];
-  /** SO_RCVBUF for the NAT-T sockets (ESP-in-UDP bursts); best effort. */
+  /** SO_RCVBUF for the IKE and NAT-T sockets (ESP-in-UDP bursts, IKE_SA_INIT floods); best effort. */
   recvBufferSize?: number;
 }
 
@@ -147,7 +147,9 @@ export class UdpTransport implements IkeTransport {
         const b: Bound = { socket, role, local };
         socket.on('error', (err) => this.log.warn('UDP socket error', { local: endpointKey(local), error: err }));
         socket.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo.address, rinfo.port));
-        if (role === 'natt' && this.opts.recvBufferSize) {
+        // Port 500 too: under an IKE_SA_INIT flood a descheduled daemon must not lose the legitimate
+        // initiator's request to a full default-sized buffer (RFC 8019 §4; docs/dos.md).
+        if (this.opts.recvBufferSize) {
           try {
             socket.setRecvBufferSize(this.opts.recvBufferSize);
           } catch {

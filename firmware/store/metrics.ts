@@ -27,6 +27,16 @@ export interface MetricsCounters {
   rekeys?: { ike: number; child: number };
   /** Failed IKE handshakes since start, by reason (e.g. NO_PROPOSAL_CHOSEN, AUTHENTICATION_FAILED, timeout). */
   handshakeFailures?: Record<string, number>;
+  /** IKE_SA_INIT admission (DoS protection) counters from the engine. */
+  admission?: {
+    halfOpen: number;
+    halfOpenSources: number;
+    cookiesSent: number;
+    cookieless: number;
+    invalidCookies: number;
+    blocked: number;
+    limitDrops: number;
+  };
 }
 
 const ESTABLISHED = 'ESTABLISHED';
@@ -110,5 +120,19 @@ export function formatMetrics(status: readonly IkeSaStatus[], counters: MetricsC
     established.length ? established.filter(usedMlKem).length / established.length : 0,
   );
 
-  return [up, ikeSas, childSas, bytes, packets, rekeys, failures, pq].map((f) => f.render()).join('\n') + '\n';
+  const families = [up, ikeSas, childSas, bytes, packets, rekeys, failures, pq];
+  const ad = counters.admission;
+  if (ad) {
+    families.push(
+      new Family('pqgate_ike_half_open', 'gauge', 'Half-open (not yet authenticated) responder IKE SAs.').add({}, ad.halfOpen),
+      new Family('pqgate_ike_half_open_sources', 'gauge', 'Source prefixes (IPv4 /32, IPv6 /64) holding half-open IKE SAs.').add({}, ad.halfOpenSources),
+      new Family('pqgate_ike_cookies_sent_total', 'counter', 'COOKIE replies to IKE_SA_INIT (RFC 7296 §2.6).').add({}, ad.cookiesSent),
+      new Family('pqgate_ike_init_dropped_total', 'counter', 'IKE_SA_INIT requests refused by admission control, by reason (cookieless and invalid_cookie got a COOKIE reply instead of key exchange).')
+        .add({ reason: 'cookieless' }, ad.cookieless)
+        .add({ reason: 'invalid_cookie' }, ad.invalidCookies)
+        .add({ reason: 'block_threshold' }, ad.blocked)
+        .add({ reason: 'init_limit_half_open' }, ad.limitDrops),
+    );
+  }
+  return families.map((f) => f.render()).join('\n') + '\n';
 }

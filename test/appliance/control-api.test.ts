@@ -108,6 +108,15 @@ describe('control API over the admin socket', () => {
     await until(async () => /pqgate_child_packets_total\{tunnel="a",direction="out"\} 2\n/.test((await rig.call('metrics')).text), 3000, 'second packet counted');
   });
 
+  it('status.admission: half-open SAs, cookie and drop counters with the limits in force; the same numbers in metrics', async () => {
+    const ad = await rig.call('status.admission');
+    expect(ad).toMatchObject({ halfOpen: 0, halfOpenSources: 0, cookiesRequired: false, limits: { cookieThreshold: 30, cookieThresholdIp: 3, blockThreshold: 5, initLimitHalfOpen: 4096 } });
+    const m = (await rig.call('metrics')).text as string;
+    expect(m).toContain('pqgate_ike_half_open 0\n');
+    expect(m).toContain(`pqgate_ike_cookies_sent_total ${ad.cookiesSent}\n`);
+    expect(m).toContain(`pqgate_ike_init_dropped_total{reason="block_threshold"} ${ad.blocked}\n`);
+  });
+
   it('config.get hides PSKs behind "<set>"; config.validate reports field paths; config.set keeps "<set>" keys', async () => {
     const g = await rig.call('config.get');
     expect(g.revision).toBe(1);

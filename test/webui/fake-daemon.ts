@@ -317,6 +317,8 @@ export class FakeDaemon {
     const h: Handlers = {
       version: () => ({ version: 'fake', protocol: 1 }),
       status: () => this.status(),
+      // The fake has no IKE engine: no admission counters (api.ts allows null).
+      'status.admission': () => null,
       'status.tunnels': () => ({
         sas: this.status(),
         idle: this.tunnels()

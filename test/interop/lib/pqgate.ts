@@ -22,6 +22,8 @@ export interface PqgateOptions {
   /** The JSON configuration document (docs/config.md); control_socket is filled in. */
   config: Record<string, unknown>;
   env?: Record<string, string>;
+  /** Extra node options before the script (e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] for a benchmark profile). */
+  nodeArgs?: string[];
 }
 
 export class Pqgate {
@@ -41,7 +43,7 @@ export class Pqgate {
     const keylog = join(dir, 'keys.uat');
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...o.config, control_socket: socket }, null, 2));
     const envs = Object.entries({ PQGATE_KEYLOG: keylog, ...(o.env ?? {}) }).map(([k, v]) => `${k}=${v}`);
-    const proc = o.ns.spawn(['env', ...envs, 'node', CLI, 'daemon', '--config', join(dir, 'config.json'), '--log-level', 'debug'], join(dir, 'daemon.log'), `pqgate ${o.label ?? ''}`);
+    const proc = o.ns.spawn(['env', ...envs, 'node', ...(o.nodeArgs ?? []), CLI, 'daemon', '--config', join(dir, 'config.json'), '--log-level', 'debug'], join(dir, 'daemon.log'), `pqgate ${o.label ?? ''}`);
     const gw = new Pqgate(o.ns, dir, proc, socket, keylog, release);
     const deadline = Date.now() + 20_000;
     while (!existsSync(socket)) {
