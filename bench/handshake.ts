@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createPair, sweepStale } from '../test/interop/lib/netns.js';
 import { cleanupAll, sleep } from '../test/interop/lib/proc.js';
 import { strongswanHandshakeBench, PROPOSALS } from './lib/strongswan-bench.js';
+import { cpus } from 'node:os';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..', '..'); // dist/bench -> repo root
@@ -37,6 +38,8 @@ interface Result {
   packets: number;
   bytes: number;
   ipBytes: number;
+  /** CPU ms per setup (incl. delete) in the rate phase, per side (bench/lib/cpu.ts). */
+  cpuMsPerSetup?: { initiator: number; responder: number };
 }
 
 async function pqgate(): Promise<Result & { internalErrors: number }> {
@@ -89,7 +92,7 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
           [
             ...(argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : []),
             join(root, 'dist/bench/pqgate-initiator.js'),
-            JSON.stringify({ local, remote: pair.rightAddr, proposal, psk, concurrency: Math.ceil(concurrency / procs), setups: Math.ceil(setups / procs), measureLatency: i === 0 }),
+            JSON.stringify({ local, remote: pair.rightAddr, proposal, psk, concurrency: Math.ceil(concurrency / procs), setups: Math.ceil(setups / procs), measureLatency: i === 0, responderPids: pair.right.pids() }),
           ],
           { timeoutMs: 600_000 },
         ),
@@ -97,11 +100,14 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
     );
     await resp.stop();
     if (process.env.PQGATE_BENCH_TRACE === '1') writeFileSync(join(root, 'bench-profiles', 'trace.log'), runs.map((r) => r.stderr).join('\n'));
-    const res = runs.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number; setups: number; wallStart: number; wallEnd: number });
+    const res = runs.map((r) => JSON.parse(r.stdout.trim().split('\n').pop()!) as Result & { internalErrors: number; setups: number; wallStart: number; wallEnd: number; cpuMs: number; respCpuMs: number });
     if (process.env.PQGATE_BENCH_DEBUG) console.error(JSON.stringify(res));
     const total = res.reduce((n, r) => n + r.setups, 0);
     const span = (Math.max(...res.map((r) => r.wallEnd)) - Math.min(...res.map((r) => r.wallStart))) / 1000;
-    return { ...res[0]!, rate: total / span, internalErrors: res.reduce((n, r) => n + r.internalErrors, 0) };
+    // Each initiator reads the responder's CPU over its own rate phase; with
+    // several initiators the longest window is the closest to the whole phase.
+    const cpuMsPerSetup = { initiator: res.reduce((n, r) => n + r.cpuMs, 0) / total, responder: Math.max(...res.map((r) => r.respCpuMs)) / total };
+    return { ...res[0]!, rate: total / span, cpuMsPerSetup, internalErrors: res.reduce((n, r) => n + r.internalErrors, 0) };
   } finally {
     await pair.destroy();
     rmSync(dir, { recursive: true, force: true });
@@ -125,6 +131,22 @@ async function main(): Promise<void> {
   console.log(row('pqgate <-> pqgate', ours));
   console.log(row('strongSwan <-> strongSwan', theirs));
   if (theirs) console.log(`ratio (pqgate / strongSwan): ${(ours.rate / theirs.rate).toFixed(2)}x rate, ${(theirs.p50ms / ours.p50ms).toFixed(2)}x faster single setup`);
+  // CPU per setup is what the rate converges to when the machine is saturated
+  // (cores x 1000 / total ms), and it moves much less with other load than the rate.
+  const cpuRow = (name: string, c: { initiator: number; responder: number; driver?: number } | undefined) => {
+    if (!c) return;
+    const tot = c.initiator + c.responder;
+    console.log(`${name.padEnd(26)} initiator ${c.initiator.toFixed(2)} ms + responder ${c.responder.toFixed(2)} ms = ${tot.toFixed(2)} ms${c.driver !== undefined ? ` (+ VICI driver ${c.driver.toFixed(2)} ms)` : ''}; ${cores} cores => ${((cores * 1000) / tot).toFixed(0)}/s if CPU-bound`);
+  };
+  const cores = cpus().length;
+  console.log('CPU per setup+delete (rate phase):');
+  cpuRow('  pqgate', ours.cpuMsPerSetup);
+  cpuRow('  strongSwan (charons)', theirs?.cpuMsPerSetup);
+  if (theirs && ours.cpuMsPerSetup) {
+    const o = ours.cpuMsPerSetup.initiator + ours.cpuMsPerSetup.responder;
+    const t = theirs.cpuMsPerSetup.initiator + theirs.cpuMsPerSetup.responder;
+    console.log(`CPU efficiency ratio (strongSwan ms / pqgate ms): ${(t / o).toFixed(2)}x`);
+  }
 }
 
 main()

@@ -28,6 +28,7 @@ import { peerMissingReason, sweepStaleDirs } from '../../test/interop/lib/rootfs
 import { Strongswan, pskConnections, type CharonOptions } from '../../test/interop/lib/strongswan.js';
 import { Capture, ikeMessages } from '../../test/interop/lib/tshark.js';
 import { ViciClient, viciInitiate, viciTerminateIke } from '../../test/interop/lib/vici.js';
+import { pidsCpuMs, selfCpuMs } from './cpu.js';
 
 export const PROPOSALS = {
   hybrid: 'aes256gcm16-prfsha384-x25519-ke1_mlkem768',
@@ -66,6 +67,12 @@ export interface StrongswanHandshakeResult {
   version: string;
   /** Per exchange: messages and UDP payload bytes of the captured setup. */
   exchanges: Record<string, { packets: number; bytes: number }>;
+  /**
+   * CPU milliseconds per setup (incl. its delete) during the rate phase:
+   * the initiator charon, the responder charon (all threads; bench/lib/cpu.ts),
+   * and this process driving the initiator over VICI (not part of charon).
+   */
+  cpuMsPerSetup: { initiator: number; responder: number; driver: number };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -167,13 +174,19 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
     let tStart = 0;
     let tEnd = 0;
     let firstError: string | undefined;
+    const iniPids = pair.left.pids();
+    const respPids = pair.right.pids();
+    let cpu0 = { ini: 0, resp: 0, self: 0 };
     const worker = async (c: ViciClient): Promise<void> => {
       while (claimed < setups + warmup) {
         claimed++;
         try {
           await setupAndDelete(c);
           completed++;
-          if (completed === warmup) tStart = performance.now();
+          if (completed === warmup) {
+            tStart = performance.now();
+            cpu0 = { ini: pidsCpuMs(iniPids), resp: pidsCpuMs(respPids), self: selfCpuMs() };
+          }
           tEnd = performance.now();
         } catch (e) {
           failures++;
@@ -185,6 +198,11 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
     await Promise.all(clients.slice(0, concurrency).map(worker));
     const done = completed - warmup;
     const elapsed = (tEnd - tStart) / 1000;
+    const cpuMsPerSetup = {
+      initiator: (pidsCpuMs(iniPids) - cpu0.ini) / done,
+      responder: (pidsCpuMs(respPids) - cpu0.resp) / done,
+      driver: (selfCpuMs() - cpu0.self) / done,
+    };
 
     return {
       rate: done / elapsed,
@@ -199,6 +217,7 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
       proposal,
       version: ini.version,
       exchanges,
+      cpuMsPerSetup,
     };
   } finally {
     for (const c of clients) c.close();
