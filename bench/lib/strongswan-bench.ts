@@ -42,6 +42,8 @@ export interface StrongswanBenchOptions {
   concurrency?: number;
   /** Setups measured for the rate (default 400). */
   setups?: number;
+  /** Untimed setups at the start of the rate phase (default 2 x concurrency). */
+  warmup?: number;
   /** Sequential setups for the latency percentile (default 40). */
   latencySamples?: number;
   /** Capture one setup and count packets/bytes (default true; needs dumpcap + tshark). */
@@ -167,7 +169,7 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
     // Rate: `concurrency` workers loop until `setups` setups completed after a
     // warm-up of 2 x concurrency; throughput = completions / time between the
     // end of the warm-up and the last completion.
-    const warmup = concurrency * 2;
+    const warmup = o.warmup ?? concurrency * 2;
     let claimed = 0;
     let completed = 0;
     let failures = 0;
