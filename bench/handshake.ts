@@ -7,7 +7,7 @@
  * datagrams/bytes of one setup. Each side of each pair is its own process in
  * its own network namespace. Prints a table and the ratio; `--json` prints JSON.
  *
- * Options: --concurrency N (16) --setups N (400) --warmup N (500) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
+ * Options: --concurrency N (16) --setups N (1000) --warmup N (1500) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
  *          --skip-strongswan --json --profile
  *
  * Warm-up: the first `warmup` setups of the rate phase are not timed, for
@@ -34,10 +34,10 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
 };
 const concurrency = Number(opt('concurrency', '16'));
-const setups = Number(opt('setups', '400'));
+const setups = Number(opt('setups', '1000'));
 const kind = opt('kind', 'hybrid') as keyof typeof PROPOSALS;
 const procs = Math.max(1, Number(opt('procs', '1')));
-const warmup = Math.max(1, Number(opt('warmup', '500')));
+const warmup = Math.max(1, Number(opt('warmup', '1500')));
 const proposal = PROPOSALS[kind] ?? kind;
 
 interface Result {

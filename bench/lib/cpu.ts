@@ -33,11 +33,22 @@ export function pidCpuMs(pid: number): number {
   } catch {
     return 0;
   }
-  // The command name (field 2) is in parentheses and may contain spaces: split after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (statCpuTicks(stat) * 1000) / clockTicks();
+}
+
+/**
+ * utime + stime (clock ticks) from the text of /proc/<pid>/stat; 0 if it
+ * does not have the expected shape. The command name (field 2) is in
+ * parentheses and may itself contain spaces and ')', so fields are counted
+ * from the last ')'.
+ */
+export function statCpuTicks(stat: string): number {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return 0;
+  const rest = stat.slice(close + 2).split(' ');
   // rest[0] is field 3 (state), so utime (14) is rest[11] and stime (15) rest[12].
   const ticks = Number(rest[11]) + Number(rest[12]);
-  return Number.isFinite(ticks) ? (ticks * 1000) / clockTicks() : 0;
+  return Number.isFinite(ticks) && ticks >= 0 ? ticks : 0;
 }
 
 /** Sum of pidCpuMs over several processes. */
