@@ -49,6 +49,8 @@ function tunnel(local: string, remote: string | undefined, lid: string, rid: str
 
 const clock = new FakeClock(0);
 const net = new FakeNetwork({ clock });
+// The fake network's packet trace (a test aid) would otherwise grow to 100,000 entries and cost heap and GC time.
+net.traceLimit = 1000;
 const a = new Engine({ clock, rng: systemRng });
 const b = new Engine({ clock, rng: systemRng });
 const apply = (actions: Action[]): void => {
