@@ -6,8 +6,8 @@
  *  - rate: `concurrency` workers (one tunnel each, own identity), each
  *    looping "up, wait for the Child SA install, down, wait for the delete";
  *    rate = established setups / wall time after a warm-up;
- *  - latency: one worker, sequential setups, time from `up` to the Child SA
- *    install (IKE_SA_INIT .. IKE_AUTH), p50;
+ *  - latency: one worker, sequential setups after the rate phase, time from
+ *    `up` to the Child SA install (IKE_SA_INIT .. IKE_AUTH), p50;
  *  - wire: the UDP payload bytes and datagrams of one setup (IKE_SA_INIT,
  *    IKE_INTERMEDIATE, IKE_AUTH, both directions, marker included).
  * Prints one JSON object on stdout.
@@ -21,6 +21,7 @@ import { systemRng } from '../firmware/util/rng.js';
 import { parseIdentity } from '../firmware/ikev2/sa/identity.js';
 import { parseTs } from '../firmware/ikev2/sa/ts.js';
 import type { TsConfig } from '../firmware/config/types.js';
+import { pidsCpuMs, selfCpuMs } from './lib/cpu.js';
 
 interface Args {
   local: string;
@@ -33,6 +34,8 @@ interface Args {
   latencySamples: number;
   /** Measure the single-setup latency and the bytes of one setup (only one driver of several does). */
   measureLatency: boolean;
+  /** Responder processes whose CPU time is read at the start and the end of the rate phase. */
+  responderPids: number[];
 }
 
 const args: Args = {
@@ -45,6 +48,7 @@ const args: Args = {
   warmup: 32,
   latencySamples: 40,
   measureLatency: true,
+  responderPids: [],
   ...(JSON.parse(process.argv[2] ?? '{}') as Partial<Args>),
 };
 
@@ -81,6 +85,8 @@ async function main(): Promise<void> {
   const n = Math.max(args.concurrency, 1);
   engine.loadConfig(Array.from({ length: n }, (_, i) => tunnel(i)));
 
+  const trace = process.env.PQGATE_BENCH_TRACE === '1';
+  const tr = (m: string) => trace && process.stderr.write(`${performance.now().toFixed(2)} ${m}\n`);
   let timer: NodeJS.Timeout | undefined;
   let wire: { on: boolean; packets: number; bytes: number } = { on: false, packets: 0, bytes: 0 };
   const onInstall = new Map<string, () => void>();
@@ -92,6 +98,7 @@ async function main(): Promise<void> {
           wire.packets++;
           wire.bytes += a.data.length + (a.from.port === 4500 ? 4 : 0);
         }
+        if (trace) tr(`send ${a.data.length} x${a.data[18]} m${(a.data[19]! & 0x20) ? 'r' : 'q'}`);
         transport.send(a.from, a.to, a.data);
       } else if (a.kind === 'install-child') {
         onInstall.get(a.tunnel)?.();
@@ -113,11 +120,11 @@ async function main(): Promise<void> {
       wire.packets++;
       wire.bytes += data.length + (to.port === 4500 ? 4 : 0);
     }
+    if (trace) tr(`recv ${data.length} x${data[18]} ${(data[19]! & 0x20) ? 'r' : 'q'}`);
     apply(engine.receive(data, from, to));
+    if (trace) tr('handled');
   });
 
-  const trace = process.env.PQGATE_BENCH_TRACE === '1';
-  const tr = (m: string) => trace && process.stderr.write(`${performance.now().toFixed(2)} ${m}\n`);
   const setupOnce = (name: string): Promise<number> =>
     new Promise((resolve) => {
       const t0 = performance.now();
@@ -149,12 +156,6 @@ async function main(): Promise<void> {
     wire.on = false;
     wireResult = { packets: wire.packets, bytes: wire.bytes };
     await teardown('w0');
-    // latency: sequential
-    for (let i = 0; i < args.latencySamples; i++) {
-      lat.push(await setupOnce('w0'));
-      await teardown('w0');
-    }
-    lat.sort((x, y) => x - y);
   } else {
     // warm the JIT like the measuring driver does
     for (let i = 0; i < 10; i++) {
@@ -167,6 +168,8 @@ async function main(): Promise<void> {
   let done = 0;
   let measuredStart = 0;
   let wallStart = 0;
+  let cpuStart = 0;
+  let respCpuStart = 0;
   const total = args.setups + args.warmup;
   let started = 0;
   await new Promise<void>((resolveAll) => {
@@ -180,6 +183,8 @@ async function main(): Promise<void> {
         if (done === args.warmup) {
           measuredStart = performance.now();
           wallStart = Date.now();
+          cpuStart = selfCpuMs();
+          respCpuStart = pidsCpuMs(args.responderPids);
         }
         await teardown(name);
       }
@@ -188,7 +193,19 @@ async function main(): Promise<void> {
     for (let i = 0; i < n; i++) void worker(`w${i}`);
   });
   const elapsed = (performance.now() - measuredStart) / 1000;
+  const cpuMs = selfCpuMs() - cpuStart;
+  const respCpuMs = pidsCpuMs(args.responderPids) - respCpuStart;
   const rate = (done - args.warmup) / elapsed;
+  const wallEnd = Date.now();
+  // latency: sequential setups, after the rate phase so the code is as warm
+  // as in a running gateway (strongswan-bench.ts measures charon the same way).
+  if (args.measureLatency) {
+    for (let i = 0; i < args.latencySamples; i++) {
+      lat.push(await setupOnce('w0'));
+      await teardown('w0');
+    }
+    lat.sort((x, y) => x - y);
+  }
   if (timer) clearTimeout(timer);
   await transport.close();
   process.stdout.write(
@@ -201,7 +218,10 @@ async function main(): Promise<void> {
       ipBytes: wireResult.bytes + 28 * wireResult.packets,
       setups: done - args.warmup,
       wallStart,
-      wallEnd: Date.now(),
+      wallEnd,
+      cpuMs,
+      respCpuStart,
+      respCpuMs,
       internalErrors: engine.stats.internalErrors,
     }) + '\n',
   );

@@ -8,7 +8,7 @@
  *    "initiate IKE+Child SA, wait until established, terminate it, wait until
  *    deleted"; rate = established setups / wall time of the whole run
  *    (a short warm-up is excluded);
- *  - latency: one worker, sequential setups; the time of the `initiate`
+ *  - latency: one worker, sequential setups after the rate phase; the time of the `initiate`
  *    command alone (IKE_SA_INIT .. IKE_AUTH incl. Child SA install), p50;
  *  - wire: one extra setup captured on the initiator's veth; counts the IKE
  *    messages of the setup (IKE_SA_INIT, IKE_INTERMEDIATE, IKE_AUTH; no
@@ -28,6 +28,7 @@ import { peerMissingReason, sweepStaleDirs } from '../../test/interop/lib/rootfs
 import { Strongswan, pskConnections, type CharonOptions } from '../../test/interop/lib/strongswan.js';
 import { Capture, ikeMessages } from '../../test/interop/lib/tshark.js';
 import { ViciClient, viciInitiate, viciTerminateIke } from '../../test/interop/lib/vici.js';
+import { pidsCpuMs, selfCpuMs } from './cpu.js';
 
 export const PROPOSALS = {
   hybrid: 'aes256gcm16-prfsha384-x25519-ke1_mlkem768',
@@ -41,6 +42,8 @@ export interface StrongswanBenchOptions {
   concurrency?: number;
   /** Setups measured for the rate (default 400). */
   setups?: number;
+  /** Untimed setups at the start of the rate phase (default 2 x concurrency). */
+  warmup?: number;
   /** Sequential setups for the latency percentile (default 40). */
   latencySamples?: number;
   /** Capture one setup and count packets/bytes (default true; needs dumpcap + tshark). */
@@ -66,6 +69,12 @@ export interface StrongswanHandshakeResult {
   version: string;
   /** Per exchange: messages and UDP payload bytes of the captured setup. */
   exchanges: Record<string, { packets: number; bytes: number }>;
+  /**
+   * CPU milliseconds per setup (incl. its delete) during the rate phase:
+   * the initiator charon, the responder charon (all threads; bench/lib/cpu.ts),
+   * and this process driving the initiator over VICI (not part of charon).
+   */
+  cpuMsPerSetup: { initiator: number; responder: number; driver: number };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -149,31 +158,29 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
       runSync('rm', ['-rf', '--one-file-system', '--', dir], { check: false });
     }
 
-    // Latency: sequential setups (first few are warm-up).
-    const lat: number[] = [];
-    for (let i = 0; i < latencySamples + 3; i++) {
-      const dt = await setupAndDelete(clients[0]!);
-      if (i >= 3) lat.push(dt);
-    }
-    lat.sort((a, b) => a - b);
-
     // Rate: `concurrency` workers loop until `setups` setups completed after a
     // warm-up of 2 x concurrency; throughput = completions / time between the
     // end of the warm-up and the last completion.
-    const warmup = concurrency * 2;
+    const warmup = o.warmup ?? concurrency * 2;
     let claimed = 0;
     let completed = 0;
     let failures = 0;
     let tStart = 0;
     let tEnd = 0;
     let firstError: string | undefined;
+    const iniPids = pair.left.pids();
+    const respPids = pair.right.pids();
+    let cpu0 = { ini: 0, resp: 0, self: 0 };
     const worker = async (c: ViciClient): Promise<void> => {
       while (claimed < setups + warmup) {
         claimed++;
         try {
           await setupAndDelete(c);
           completed++;
-          if (completed === warmup) tStart = performance.now();
+          if (completed === warmup) {
+            tStart = performance.now();
+            cpu0 = { ini: pidsCpuMs(iniPids), resp: pidsCpuMs(respPids), self: selfCpuMs() };
+          }
           tEnd = performance.now();
         } catch (e) {
           failures++;
@@ -185,6 +192,19 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
     await Promise.all(clients.slice(0, concurrency).map(worker));
     const done = completed - warmup;
     const elapsed = (tEnd - tStart) / 1000;
+    const cpuMsPerSetup = {
+      initiator: (pidsCpuMs(iniPids) - cpu0.ini) / done,
+      responder: (pidsCpuMs(respPids) - cpu0.resp) / done,
+      driver: (selfCpuMs() - cpu0.self) / done,
+    };
+    // Latency: sequential setups after the rate phase (as for pqgate, whose
+    // JIT-compiled code is only warm by then; the first few are still skipped).
+    const lat: number[] = [];
+    for (let i = 0; i < latencySamples + 3; i++) {
+      const dt = await setupAndDelete(clients[0]!);
+      if (i >= 3) lat.push(dt);
+    }
+    lat.sort((a, b) => a - b);
 
     return {
       rate: done / elapsed,
@@ -199,6 +219,7 @@ export async function strongswanHandshakeBench(o: StrongswanBenchOptions = {}): 
       proposal,
       version: ini.version,
       exchanges,
+      cpuMsPerSetup,
     };
   } finally {
     for (const c of clients) c.close();

@@ -478,10 +478,9 @@ export class Engine implements EngineApi {
       return;
     }
     const sa = new IkeSa(this.ctx, picked.tunnel, 'responder', header.spiI.slice(), this.newIkeSpi(), to, from);
-    sa.candidates = candidates.filter((t) => {
-      const r = selectProposal1(saP, t, picked!.sel.chosen);
-      return r;
-    });
+    // One candidate (the usual case) is the picked tunnel: the list is [picked]
+    // whatever selectProposal1 says, so the second proposal selection is skipped.
+    sa.candidates = candidates.length === 1 && candidates[0] === picked.tunnel ? [picked.tunnel] : candidates.filter((t) => selectProposal1(saP, t, picked!.sel.chosen));
     if (!sa.candidates.includes(picked.tunnel)) sa.candidates.unshift(picked.tunnel);
     try {
       respondInit(sa, msg, data, picked.sel, this.initHooks);
@@ -549,7 +548,21 @@ export class Engine implements EngineApi {
 /** Does tunnel t accept the algorithms chosen for this SA? (responder peer-config switching in IKE_AUTH) */
 function selectProposal1(saP: SaPayload, t: TunnelConfig, chosen: import('./sa/proposal.js').ChosenAlgorithms): boolean {
   const r = selectInit(saP.proposals, parseProposalsCached(t.ikeProposals, 'ike'), chosen.ke ?? 0);
-  return 'ok' in r && JSON.stringify(r.ok.chosen) === JSON.stringify(chosen);
+  return 'ok' in r && sameChosen(r.ok.chosen, chosen);
+}
+
+/** Field-by-field equality of two selections (what JSON.stringify equality meant, without the strings). */
+function sameChosen(a: import('./sa/proposal.js').ChosenAlgorithms, b: import('./sa/proposal.js').ChosenAlgorithms): boolean {
+  return (
+    a.encr.id === b.encr.id &&
+    a.encr.keyLength === b.encr.keyLength &&
+    a.prf === b.prf &&
+    a.integ === b.integ &&
+    a.ke === b.ke &&
+    a.esn === b.esn &&
+    a.addKe.length === b.addKe.length &&
+    a.addKe.every((m, i) => m === b.addKe[i])
+  );
 }
 
 function serializable(t: TunnelConfig): unknown {
