@@ -131,6 +131,8 @@ export interface IkeSaStatus {
   rekeys: number;
   lastError: string | null;
   children: ChildSaStatus[];
+  /** The tunnel's health (firmware/health/types.ts), filled in by the daemon like the counters; the engine never sets it. */
+  health?: import('../health/types.js').TunnelHealth;
 }
 
 /**
