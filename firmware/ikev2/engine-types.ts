@@ -51,7 +51,21 @@ export interface KeylogAction {
   line: string;
 }
 
-export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction;
+/**
+ * On-idle DPD is due: when did ESP last arrive on these inbound SAs? The
+ * daemon asks the data plane (DataPlane.querySa lastUsed: no per-packet
+ * event) and answers with EngineApi.activity(ikeSa, at). Unanswered, the
+ * liveness check goes out after a short grace period anyway.
+ */
+export interface QueryActivityAction {
+  kind: 'query-activity';
+  tunnel: string;
+  /** IkeSaStatus.id */
+  ikeSa: number;
+  inboundSpis: number[];
+}
+
+export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction | QueryActivityAction;
 
 /**
  * Operator commands per tunnel; `sa` narrows down/rekey/dpd to one IKE SA
@@ -150,4 +164,9 @@ export interface EngineApi {
   /** Replace the tunnel set (reconcile): new tunnels with start_action=start are initiated. */
   loadConfig(tunnels: import('../config/types.js').TunnelConfig[]): Action[];
   status(): IkeSaStatus[];
+  /**
+   * Answer to a `query-activity` action: clock ms of the last ESP packet
+   * received on the IKE SA's Child SAs (undefined: none / unknown).
+   */
+  activity?(ikeSa: number, lastInboundAt: number | undefined): Action[];
 }

@@ -71,6 +71,7 @@ export class Engine implements EngineApi {
         nattPort: opts.nattPort ?? NATT_PORT,
         forceEncap: opts.forceEncap ?? false,
         halfOpenTimeout: opts.halfOpenTimeout ?? 30_000,
+        dataPlaneActivity: opts.dataPlaneActivity ?? false,
         retransmit: rt,
       },
       emit: (a) => this.out.push(a),
@@ -533,6 +534,11 @@ export class Engine implements EngineApi {
     }
     for (const r of this.retry.values()) if (Number.isFinite(r.at) && (next === undefined || r.at < next)) next = r.at;
     return next;
+  }
+
+  activity(ikeSa: number, lastInboundAt: number | undefined): Action[] {
+    for (const sa of this.byOurSpi.values()) if (sa.uid === ikeSa && sa.alive) sa.lifecycle?.activity(lastInboundAt, this.ctx.clock.now());
+    return this.drain();
   }
 
   // ---------------------------------------------------------------- status
