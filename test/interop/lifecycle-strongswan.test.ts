@@ -19,7 +19,7 @@ import { pskConnections, Strongswan } from './lib/strongswan.js';
 import { Pqgate } from './lib/pqgate.js';
 import { sleep } from './lib/proc.js';
 import { createSite, pingUntilReply, type Site } from './lib/traffic.js';
-import { lostPingReport } from './lib/rekey-report.js';
+import { lostPingReport, parsePingReplies, slowestReplies } from './lib/rekey-report.js';
 
 const PSK = 'pqgate-lifecycle-psk-0123456789';
 const PQ_ID = 'gw.pqgate.test';
@@ -69,9 +69,9 @@ describe.skipIf(!!skip)('lifecycle: pqgate <-> strongSwan 6.1', () => {
   });
   afterAll(() => cleanupAll());
 
-  // One retry: this 600-ping zero-loss run failed once in ~5 full interop runs (docs/testing.md
-  // "Open items"); a loss now prints each lost ping against both daemons' rekey events.
-  it('hybrid IKE and Child rekeys every 10 s for 2 minutes under 5 pps ping: zero loss', { timeout: 240_000, retry: 1 }, async () => {
+  // No retry: the one failure in ~5 runs is explained by ping's end-of-run wait (TAIL below;
+  // docs/testing.md). Any loss now prints each lost ping against both daemons' rekey events.
+  it('hybrid IKE and Child rekeys every 10 s for 2 minutes under 5 pps ping: zero loss', { timeout: 240_000 }, async () => {
     const site = await createSite('rk');
     let ss: Strongswan | undefined;
     let gw: Pqgate | undefined;
@@ -83,19 +83,30 @@ describe.skipIf(!!skip)('lifecycle: pqgate <-> strongSwan 6.1', () => {
       const first = await gw.status();
       const seconds = 120;
       // -D: a wall-clock stamp on every reply line, so a lost sequence number can be placed
-      // against the rekey events of both daemons (lostPingReport).
+      // against the rekey events of both daemons (lostPingReport). TAIL extra pings: iputils
+      // ping, once it has sent its count, waits only max(2 × the largest RTT so far, interval)
+      // = ~200 ms for outstanding replies (-W applies only when nothing came back;
+      // ping_common.c schedule_exit), so a final reply delayed by a busy event loop was
+      // counted lost although it arrived. Loss is judged on the first seconds × 5 sequence
+      // numbers, each of which then has ≥ 1 s to come back.
+      const TAIL = 5;
       const pingStart = Date.now();
-      const r = await site.cl.exec('ping', ['-n', '-D', '-i', '0.2', '-c', String(seconds * 5), '-W', '2', site.crAddr], { check: false, timeoutMs: (seconds + 30) * 1000 });
+      const count = seconds * 5;
+      const r = await site.cl.exec('ping', ['-n', '-D', '-i', '0.2', '-c', String(count + TAIL), '-W', '2', site.crAddr], { check: false, timeoutMs: (seconds + 30) * 1000 });
       const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout);
       expect(m, r.stdout + r.stderr).not.toBeNull();
-      const [tx, rx] = [Number(m![1]), Number(m![2])];
+      const tx = Math.min(Number(m![1]), count);
+      const replied = parsePingReplies(r.stdout);
+      const rx = [...replied.keys()].filter((seq) => seq <= count).length;
+      const slow = slowestReplies(r.stdout, 3);
+      console.log(`[lifecycle] ${/rtt [^\n]*/.exec(r.stdout)?.[0] ?? 'no rtt summary'}; slowest: ${slow.map((x) => `seq ${x.seq} ${x.ms} ms`).join(', ')}`);
       if (rx !== tx) console.log(lostPingReport(r.stdout, pingStart, tx, gw.log(), ss.log()));
       const st = await gw.status();
       const live = st.filter((s) => s.state === 'ESTABLISHED' && !s.children.every((c) => c.state !== 'INSTALLED'));
       expect(live.length).toBeGreaterThanOrEqual(1);
       const sa = live.sort((a, b) => b.rekeys - a.rekeys)[0]!;
       console.log(`[lifecycle] ${tx} pings, ${rx} replies; IKE rekeys ${sa.rekeys}, child rekeys ${sa.children.map((c) => c.rekeys).join(',')}`);
-      expect(tx).toBe(seconds * 5);
+      expect(tx).toBe(count);
       expect(rx).toBe(tx); // make-before-break: not one packet lost while keys rolled
       expect(sa.rekeys).toBeGreaterThanOrEqual(6);
       expect(sa.spiI).not.toBe(first[0]!.spiI);

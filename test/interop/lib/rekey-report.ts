@@ -23,6 +23,16 @@ export function parsePingReplies(out: string): Map<number, number> {
   return m;
 }
 
+/** The `n` replies with the longest round trip (`time=X ms`). */
+export function slowestReplies(out: string, n: number): { seq: number; ms: number }[] {
+  const all: { seq: number; ms: number }[] = [];
+  for (const line of out.split('\n')) {
+    const r = /icmp_seq=(\d+).*time=([\d.]+) ms/.exec(line);
+    if (r) all.push({ seq: Number(r[1]), ms: Number(r[2]) });
+  }
+  return all.sort((a, b) => b.ms - a.ms).slice(0, n);
+}
+
 const PQ_EVENT = /CHILD_SA|Child SA|IKE SA|rekey|collision|delete|Delete|install|INFORMATIONAL|retransmit/;
 const SS_EVENT = /CHILD_SA|IKE_SA|rekey|collision|delet|install|INFORMATIONAL|retransmit|SPIs/;
 
