@@ -482,6 +482,12 @@ export class Daemon {
           case 'event':
             this.log.log(a.level, a.message, { tunnel: a.tunnel, ikeSa: a.ikeSa });
             break;
+          case 'trap': // traps.ts: outbound policies without an SA; their acquire initiates the tunnel
+            for (const p of a.policies) a.install ? this.reqidTunnel.set(p.reqid, a.tunnel) : this.reqidTunnel.delete(p.reqid);
+            this.enqueueDataPlane('trap', async () => {
+              for (const p of a.policies) await (a.install ? this.dataPlane.addPolicy(p) : this.dataPlane.deletePolicy(p));
+            });
+            break;
           case 'query-activity': // on-idle DPD: when did ESP last arrive? (health/activity.ts)
             void lastInboundAt(this.dataPlane, a.inboundSpis, this.clock).then((at) => this.call(() => this.engine.activity?.(a.ikeSa, at) ?? []));
             break;

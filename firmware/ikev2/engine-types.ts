@@ -65,7 +65,18 @@ export interface QueryActivityAction {
   inboundSpis: number[];
 }
 
-export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction | QueryActivityAction;
+/**
+ * Install or remove a tunnel's trap policies (ikev2/traps.ts): outbound
+ * policies without an SA whose first matching packet raises an acquire.
+ */
+export interface TrapAction {
+  kind: 'trap';
+  tunnel: string;
+  install: boolean;
+  policies: PolicySpec[];
+}
+
+export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction | QueryActivityAction | TrapAction;
 
 /**
  * Operator commands per tunnel; `sa` narrows down/rekey/dpd to one IKE SA

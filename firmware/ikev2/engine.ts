@@ -25,6 +25,8 @@ import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-ch
 import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { ikeSaStatus } from './status.js';
+import { trapPolicies, wantsTrap } from './traps.js';
+import type { PolicySpec } from '../dataplane/types.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 const COOKIE_ROTATE_MS = 120_000;
@@ -45,6 +47,8 @@ export class Engine implements EngineApi {
   private readonly espSpis = new Set<number>();
   private reqid = 0;
   private readonly retry = new Map<string, RetryState>();
+  /** Installed trap policies per tunnel (traps.ts). */
+  private readonly traps = new Map<string, PolicySpec[]>();
   /** Tunnels the operator took down: no automatic re-initiation. */
   private readonly adminDown = new Set<string>();
   private cookieSecret: Uint8Array;
@@ -74,7 +78,11 @@ export class Engine implements EngineApi {
         dataPlaneActivity: opts.dataPlaneActivity ?? false,
         retransmit: rt,
       },
-      emit: (a) => this.out.push(a),
+      emit: (a) => {
+        this.out.push(a);
+        // A Child SA of a trapped tunnel is up: the trap has done its job.
+        if (a.kind === 'install-child') this.untrap(a.tunnel);
+      },
       log: (level, message, tunnel, ikeSa) => this.out.push({ kind: 'event', level, message, tunnel, ikeSa }),
       allocateEspSpi: () => {
         for (;;) {
@@ -162,6 +170,7 @@ export class Engine implements EngineApi {
     for (const [name, old] of this.tunnels) {
       const nt = next.get(name);
       if (!nt || JSON.stringify(serializable(nt)) !== JSON.stringify(serializable(old))) {
+        this.untrap(name);
         for (const sa of this.sasOf(name)) deleteIke(sa, nt ? 'configuration changed' : 'tunnel removed');
         this.retry.delete(name);
         if (!nt) this.ifIds.delete(name);
@@ -175,8 +184,24 @@ export class Engine implements EngineApi {
       // Re-point live SAs at the new object (identical content) so status stays coherent.
       if (!changed) for (const sa of this.sasOf(t.name)) sa.tunnel = t;
       if (changed && t.startAction === 'start' && !this.adminDown.has(t.name)) this.initiate(t);
+      if (changed && t.startAction === 'trap' && !this.adminDown.has(t.name) && this.sasOf(t.name).length === 0) this.trap(t);
     }
     return this.drain();
+  }
+
+  private trap(t: TunnelConfig): void {
+    if (this.traps.has(t.name) || !t.remoteAddr) return;
+    const policies = trapPolicies(t, this.ctx, this.ctx.nextReqid());
+    this.traps.set(t.name, policies);
+    this.ctx.log('info', 'trap installed: the first packet for the tunnel will initiate it', t.name);
+    this.ctx.emit({ kind: 'trap', tunnel: t.name, install: true, policies });
+  }
+
+  private untrap(name: string): void {
+    const policies = this.traps.get(name);
+    if (!policies) return;
+    this.traps.delete(name);
+    this.out.push({ kind: 'trap', tunnel: name, install: false, policies });
   }
 
   command(cmd: Command): Action[] {
@@ -196,6 +221,7 @@ export class Engine implements EngineApi {
         if (cmd.sa === undefined) {
           this.adminDown.add(t.name);
           this.retry.delete(t.name);
+          this.untrap(t.name);
         } else if (sas.length === 0) this.ctx.log('error', `no IKE SA #${cmd.sa} in tunnel '${t.name}'`, t.name);
         for (const sa of sas) deleteIke(sa, 'operator request');
         break;
@@ -282,6 +308,12 @@ export class Engine implements EngineApi {
     const dpdAction = t?.dpdAction ?? (t?.startAction === 'start' ? 'restart' : 'clear');
     // A restart chain (entry in `retry`) keeps going until the tunnel is up again.
     const comesBack = sa.deadPeer ? dpdAction === 'restart' && !!t?.remoteAddr : t?.startAction === 'start' || (!!t && this.retry.has(t.name));
+    // dpd_action hold / start_action trap: no re-initiation now, a trap for the first packet instead.
+    if (t && t === sa.tunnel && !this.adminDown.has(t.name) && wantsTrap(t, !!sa.deadPeer) && (sa.deadPeer || t.startAction === 'trap') && this.sasOf(t.name).length === 0) {
+      if (sa.deadPeer) sa.log('info', 'dpd_action hold: SAs removed, trap waits for traffic');
+      this.trap(t);
+      return;
+    }
     if (t && t === sa.tunnel && comesBack && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
       const others = this.sasOf(t.name);
       if (others.length === 0) {
