@@ -173,4 +173,44 @@ describe.skipIf(!!skip)('lifecycle: pqgate <-> strongSwan 6.1', () => {
       await site.destroy();
     }
   }, 180_000);
+
+  it("dpd_action hold: a killed peer leaves a trap, nothing is sent while no traffic wants the tunnel, and a ping re-establishes it", async () => {
+    const site = await createSite('hd');
+    let ss: Strongswan | undefined;
+    let gw: Pqgate | undefined;
+    try {
+      ss = await Strongswan.start({ ns: site.gwR, label: 'ss1', ...ssConn(site) });
+      gw = await Pqgate.start({ ns: site.gwL, config: gwTunnel(site, { start_action: 'start', dpd_delay: 2, dpd_action: 'hold', retransmit_timeout: 1, retransmit_tries: 2 }) });
+      const before = await gw.waitFor((s) => s.state === 'ESTABLISHED' && s.children.length === 1, 20_000);
+      await pingUntilReply(site.cl, site.crAddr);
+      process.kill(ss.pid, 'SIGKILL');
+      await ss.stop();
+      ss = undefined;
+      const t0 = Date.now();
+      while ((await gw.status()).length > 0) {
+        if (Date.now() - t0 > 30_000) throw new Error('dead peer not detected');
+        await sleep(250);
+      }
+      expect(gw.log()).toMatch(/dpd_action hold/);
+      expect(gw.log()).toMatch(/trap installed/);
+      ss = await Strongswan.start({ ns: site.gwR, label: 'ss2', ...ssConn(site) });
+      // Hold, not restart: with no traffic nothing is initiated even though the peer is back.
+      await sleep(6000);
+      expect(await gw.status()).toEqual([]);
+      // The first packets hit the trap (dropped and counted), the acquire initiates, pings then pass.
+      await pingUntilReply(site.cl, site.crAddr, { timeoutMs: 30_000 });
+      const after = await gw.waitFor((s) => s.state === 'ESTABLISHED' && s.children.length === 1, 10_000);
+      expect(after.spiI).not.toBe(before.spiI);
+      expect(after.keyExchanges).toEqual(['CURVE_25519', 'ML_KEM_768']);
+      await ss.waitEstablished('c', 'k', 10_000);
+      console.log(`[lifecycle] hold: re-established on traffic as ${after.spiI}`);
+    } catch (e) {
+      (e as Error).message += `\n--- pqgate ---\n${gw?.log().split('\n').filter((l) => !/debug/.test(l)).slice(-40).join('\n')}`;
+      throw e;
+    } finally {
+      await ss?.stop();
+      await gw?.stop();
+      await site.destroy();
+    }
+  }, 180_000);
 });
