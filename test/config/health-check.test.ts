@@ -68,3 +68,17 @@ describe('dpd_mode and dpd_action hold', () => {
     expect(errorsOf(doc({ dpd_action: 'hold', remote_addr: undefined, start_action: undefined })).join('\n')).toMatch(/dpd_action: 'hold' needs remote_addr/);
   });
 });
+
+describe('CLI --set health_check', () => {
+  it('takes KEY=VALUE pairs or a JSON object; the daemon validates the result with the config messages', async () => {
+    const { tunnelField } = await import('../../firmware/control/cli-config.js');
+    expect(tunnelField('health_check=target=10.2.0.1,interval=5,failures=2')).toEqual(['health_check', { target: '10.2.0.1', interval: 5, failures: 2 }]);
+    expect(tunnelField('health_check={"target":"10.2.0.1","timeout":1}')).toEqual(['health_check', { target: '10.2.0.1', timeout: 1 }]);
+    expect(() => tunnelField('health_check={"target":')).toThrow(/expects a JSON object/);
+    expect(() => tunnelField('health_check=10.2.0.1')).toThrow(/KEY=VALUE pairs/);
+    const [, hc] = tunnelField('health_check=target=10.9.0.1,interval=abc');
+    const errs = errorsOf(doc({ health_check: hc })).join('\n');
+    expect(errs).toMatch(/health_check\.target: 10\.9\.0\.1 is outside remote_ts/);
+    expect(errs).toMatch(/health_check\.interval: must be an integer/);
+  });
+});
