@@ -97,3 +97,15 @@ describe('parsePingRtt', () => {
     expect(parsePingRtt('1 packets transmitted, 0 received, 100% packet loss, time 0ms\n')).toBeUndefined();
   });
 });
+
+describe('pqgate status: health line', () => {
+  it('shows the probe and the peer probes, nothing when there is nothing to say', async () => {
+    const { healthLine } = await import('../../firmware/control/format.js');
+    expect(healthLine({ state: 'up', probesAnswered: 12, lastProbeAt: 98_000, target: '10.2.0.1', rttMs: 1.25, lastOkAt: 97_000, failures: 0 }, 100_000)).toBe(
+      'health: up (probe 10.2.0.1, 1.25 ms, last reply 3s ago); peer probes answered 12 (last 2s ago)',
+    );
+    expect(healthLine({ state: 'down', probesAnswered: 0, target: '10.2.0.1', failures: 3 }, 100_000)).toBe('health: down (probe 10.2.0.1, 3 unanswered)');
+    expect(healthLine({ state: 'unknown', probesAnswered: 0 }, 100_000)).toBe('');
+    expect(healthLine(undefined)).toBe('');
+  });
+});
