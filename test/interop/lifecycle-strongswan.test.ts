@@ -213,4 +213,34 @@ describe.skipIf(!!skip)('lifecycle: pqgate <-> strongSwan 6.1', () => {
       await site.destroy();
     }
   }, 180_000);
+
+  it('on-idle DPD counts ESP: no liveness check while pings flow; periodic DPD sends them anyway', async () => {
+    const counts: Record<string, number> = {};
+    for (const mode of ['on-idle', 'periodic'] as const) {
+      const site = await createSite(mode === 'on-idle' ? 'oi' : 'pd');
+      let ss: Strongswan | undefined;
+      let gw: Pqgate | undefined;
+      try {
+        ss = await Strongswan.start({ ns: site.gwR, label: `ss-${mode}`, ...ssConn(site) });
+        gw = await Pqgate.start({ ns: site.gwL, config: gwTunnel(site, { start_action: 'start', dpd_delay: 2, dpd_mode: mode }) });
+        await gw.waitFor((s) => s.state === 'ESTABLISHED' && s.children.length === 1, 20_000);
+        await pingUntilReply(site.cl, site.crAddr);
+        const before = (ss.log().match(/parsed INFORMATIONAL request \d+ \[ \]/g) ?? []).length;
+        // 10 s of ESP both ways (5 pps): 5 DPD intervals.
+        const r = await site.cl.exec('ping', ['-n', '-q', '-i', '0.2', '-c', '50', '-W', '2', site.crAddr], { check: false, timeoutMs: 40_000 });
+        expect(r.stdout).toMatch(/50 packets transmitted, 50 (?:packets )?received/);
+        counts[mode] = (ss.log().match(/parsed INFORMATIONAL request \d+ \[ \]/g) ?? []).length - before;
+      } catch (e) {
+        (e as Error).message += `\n--- pqgate ---\n${gw?.log().split('\n').filter((l) => !/debug/.test(l)).slice(-40).join('\n')}`;
+        throw e;
+      } finally {
+        await ss?.stop();
+        await gw?.stop();
+        await site.destroy();
+      }
+    }
+    console.log(`[lifecycle] DPD requests seen by charon during 10 s of pings: ${JSON.stringify(counts)}`);
+    expect(counts['on-idle']).toBe(0); // ESP proved the peer alive: strongSwan semantics
+    expect(counts['periodic']).toBeGreaterThanOrEqual(4); // every 2 s regardless
+  }, 180_000);
 });
