@@ -35,11 +35,11 @@ export class ActiveProbe {
   /** A probe is in flight (never two at once for a tunnel). */
   busy = false;
   nextAt: number;
+  readonly cfg: HealthCheckConfig;
 
-  constructor(
-    readonly cfg: HealthCheckConfig,
-    now: number,
-  ) {
+  // No parameter properties: the sources also run under Node's type stripping (test/daemon/process.test.ts).
+  constructor(cfg: HealthCheckConfig, now: number) {
+    this.cfg = cfg;
     this.nextAt = now;
   }
 
@@ -80,8 +80,10 @@ export class HealthMonitor {
   private timer: unknown;
   private closed = false;
   private readonly pinger: Pinger;
+  private readonly o: HealthMonitorOptions;
 
-  constructor(private readonly o: HealthMonitorOptions) {
+  constructor(o: HealthMonitorOptions) {
+    this.o = o;
     this.pinger = o.pinger ?? systemPinger;
   }
 
