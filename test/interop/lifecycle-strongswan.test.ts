@@ -243,4 +243,35 @@ describe.skipIf(!!skip)('lifecycle: pqgate <-> strongSwan 6.1', () => {
     expect(counts['on-idle']).toBe(0); // ESP proved the peer alive: strongSwan semantics
     expect(counts['periodic']).toBeGreaterThanOrEqual(4); // every 2 s regardless
   }, 180_000);
+
+  it('health_check: the active probe through the tunnel reports up with an RTT, and down once the peer is gone', async () => {
+    const site = await createSite('hc');
+    let ss: Strongswan | undefined;
+    let gw: Pqgate | undefined;
+    try {
+      ss = await Strongswan.start({ ns: site.gwR, label: 'ss', ...ssConn(site) });
+      // Source: the gateway's own LAN address (inside local_ts), so the probe matches the tunnel's policy.
+      const hc = { target: site.crAddr, source: '198.51.100.1', interval: 1, timeout: 1, failures: 2 };
+      gw = await Pqgate.start({ ns: site.gwL, config: gwTunnel(site, { start_action: 'start', dpd_delay: 0, health_check: hc }) });
+      await gw.waitFor((s) => s.state === 'ESTABLISHED' && s.children.length === 1, 20_000);
+      const up = await gw.waitFor((s) => s.health?.state === 'up', 20_000, 'health up');
+      expect(up.health).toMatchObject({ state: 'up', target: site.crAddr, failures: 0 });
+      expect(up.health!.rttMs).toBeGreaterThan(0);
+      expect(up.health!.lastOkAt).toBeGreaterThan(0);
+      process.kill(ss.pid, 'SIGKILL');
+      await ss.stop();
+      ss = undefined;
+      const down = await gw.waitFor((s) => s.health?.state === 'down', 20_000, 'health down');
+      expect(down.health!.failures).toBeGreaterThanOrEqual(2);
+      expect(gw.log()).toMatch(/health probe down/);
+      console.log(`[lifecycle] health probe: up with RTT ${up.health!.rttMs} ms, down after ${down.health!.failures} misses`);
+    } catch (e) {
+      (e as Error).message += `\n--- pqgate ---\n${gw?.log().split('\n').filter((l) => !/debug/.test(l)).slice(-40).join('\n')}`;
+      throw e;
+    } finally {
+      await ss?.stop();
+      await gw?.stop();
+      await site.destroy();
+    }
+  }, 120_000);
 });
