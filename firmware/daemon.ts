@@ -44,6 +44,9 @@ import { sameForEngine, tunnelInterfaces, tunnelOptions } from './appliance/reco
 export { packageVersion } from './appliance/version.js';
 import { RecordingDataPlane } from './dataplane/recording.js';
 import { loadConfigFile, defaultConfig } from './config/schema.js';
+import { HealthMonitor, type Pinger } from './health/monitor.js';
+import type { TunnelHealth } from './health/types.js';
+import { lastInboundAt } from './health/activity.js';
 
 export interface EngineDeps {
   clock: Clock;
@@ -72,6 +75,7 @@ export const createEngine: EngineFactory = async (deps) => {
     ikePort: deps.ikePort,
     nattPort: deps.nattPort,
     forceEncap: deps.forceEncap,
+    dataPlaneActivity: true,
     cookieThreshold: ad.cookieThreshold,
     cookieThresholdIp: ad.cookieThresholdIp,
     halfOpenPerSource: ad.blockThreshold,
@@ -116,6 +120,8 @@ export interface DaemonOptions {
   noControl?: boolean;
   /** Sees what the daemon carries out (firmware/appliance: event log, metrics, key capture). */
   observer?: DaemonObserver;
+  /** Active health probes (health_check): default the system's ping. */
+  pinger?: Pinger;
 }
 
 /**
@@ -152,6 +158,7 @@ export class Daemon {
   /** Interface settings applied per tunnel (JSON of TunnelOptions). */
   private readonly ifaceOpts = new Map<string, string>();
   private nattIo: NattIo | undefined;
+  private health: HealthMonitor | undefined;
   readonly stats = { engineErrors: 0, dataPlaneErrors: 0, espDropped: 0, sent: 0 };
 
   private constructor(opts: DaemonOptions) {
@@ -212,6 +219,14 @@ export class Daemon {
     await this.applyTunnelOptions(tunnels);
     this.call(() => this.engine.loadConfig(tunnels));
     this.running = new Map(tunnels.map((t) => [t.name, t]));
+    this.health = new HealthMonitor({
+      clock: this.clock,
+      ...(this.opts.pinger ? { pinger: this.opts.pinger } : {}),
+      counters: (t) => this.dataPlane.probeCounters?.(t),
+      hasChildSa: (t) => this.engine.status().some((s) => s.tunnel === t && s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED' || c.state === 'REKEYING')),
+      onChange: (tunnel, state, detail) => this.run([{ kind: 'event', level: state === 'down' ? 'warn' : 'info', tunnel, message: `health probe ${state}: ${detail}` }]),
+    });
+    this.health.configure(tunnels);
     log.info(`loaded ${tunnels.length} tunnel${tunnels.length === 1 ? '' : 's'}`, { tunnels: tunnels.map((t) => t.name) });
 
     if (!this.opts.noControl) {
@@ -355,7 +370,13 @@ export class Daemon {
   async statusWithCounters(): Promise<IkeSaStatus[]> {
     const st = this.status();
     for (const sa of st) for (const c of sa.children) await this.addCounters(c);
+    for (const sa of st) sa.health = this.tunnelHealth(sa.tunnel);
     return st;
+  }
+
+  /** A tunnel's health (firmware/health/types.ts): the peer's probes and the active probe. */
+  tunnelHealth(tunnel: string): TunnelHealth {
+    return this.health?.health(tunnel) ?? { state: 'unknown', probesAnswered: 0 };
   }
 
   private async addCounters(c: ChildSaStatus): Promise<void> {
@@ -441,6 +462,7 @@ export class Daemon {
     await this.applyTunnelOptions(reconfigure);
     const removed = [...this.running.keys()].filter((n) => !wanted.some((t) => t.name === n));
     this.call(() => this.engine.loadConfig(forEngine));
+    this.health?.configure(forEngine);
     // After the engine's delete-child actions (same chain): a removed route-based tunnel's interface goes too.
     const ifs = tunnelInterfaces(this.dataPlane);
     if (ifs?.removeTunnel) for (const name of removed) this.enqueueDataPlane('remove interface', () => ifs.removeTunnel!(name));
@@ -483,6 +505,15 @@ export class Daemon {
             break;
           case 'event':
             this.log.log(a.level, a.message, { tunnel: a.tunnel, ikeSa: a.ikeSa });
+            break;
+          case 'trap': // traps.ts: outbound policies without an SA; their acquire initiates the tunnel
+            for (const p of a.policies) a.install ? this.reqidTunnel.set(p.reqid, a.tunnel) : this.reqidTunnel.delete(p.reqid);
+            this.enqueueDataPlane('trap', async () => {
+              for (const p of a.policies) await (a.install ? this.dataPlane.addPolicy(p) : this.dataPlane.deletePolicy(p));
+            });
+            break;
+          case 'query-activity': // on-idle DPD: when did ESP last arrive? (health/activity.ts)
+            void lastInboundAt(this.dataPlane, a.inboundSpis, this.clock).then((at) => this.call(() => this.engine.activity?.(a.ikeSa, at) ?? []));
             break;
         }
       } catch (e) {
@@ -617,6 +648,7 @@ export class Daemon {
   private async teardown(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.health?.close();
     await this.dpChain;
     this.nattIo?.close(); // before the transport closes the sockets whose descriptors it borrows
     // UdpTransport.close() waits for in-flight sends, so the DELETEs leave.

@@ -13,6 +13,7 @@
  */
 import type { TunnelStatus } from '../firmware/control/api.js';
 import type { ChildSaStatus, IkeSaStatus } from '../firmware/ikev2/engine-types.js';
+import type { TunnelHealth } from '../firmware/health/types.js';
 import { isMethodMissing, type DaemonApi } from './daemon-client.js';
 
 export type Health = 'up' | 'degraded' | 'down' | 'connecting' | 'disabled';
@@ -72,8 +73,23 @@ export interface IkeView {
   children: ChildView[];
 }
 
+/** The tunnel's health probes (daemon TunnelHealth) as the dashboard shows them. */
+export interface ProbeView {
+  /** Active probe verdict; 'unknown' without a probe or before its first verdict. */
+  state: 'up' | 'down' | 'unknown';
+  target: string | null;
+  rttMs: number | null;
+  lastOkAgoMs: number | null;
+  failures: number | null;
+  /** Peer's probes (Cloudflare-style) answered, and when the last one arrived. */
+  probesAnswered: number;
+  lastProbeAgoMs: number | null;
+}
+
 export interface TunnelView {
   name: string;
+  /** null: the daemon reports no health for this tunnel (older daemon). */
+  probe: ProbeView | null;
   configured: boolean;
   enabled: boolean;
   remote: string | null;
@@ -126,7 +142,11 @@ function fmtS(ms: number): string {
   return s >= 120 ? `${Math.round(s / 60)} min` : `${s} s`;
 }
 
-function childView(tunnel: string, sa: IkeSaStatus, c: ChildSaStatus, now: number | undefined): ChildView {
+/**
+ * `probed`: an active health probe gives the verdict on traffic (ikeView),
+ * so the "no inbound traffic" rules do not apply to this Child SA.
+ */
+function childView(tunnel: string, sa: IkeSaStatus, c: ChildSaStatus, now: number | undefined, probed = false): ChildView {
   const installedAgo = ago(now, c.installedAt);
   const lastInAgo = c.lastInAt ? ago(now, c.lastInAt) : null;
   let health: Health = 'up';
@@ -137,6 +157,8 @@ function childView(tunnel: string, sa: IkeSaStatus, c: ChildSaStatus, now: numbe
   } else if (c.packetsIn === undefined) {
     health = 'degraded';
     reason = 'the data plane reports no counters for this SA';
+  } else if (probed) {
+    reason = c.state === 'REKEYING' ? 'rekeying' : 'installed (traffic judged by the health probe)';
   } else if (installedAgo !== null && installedAgo > CHILD_GRACE_MS && c.packetsIn === 0) {
     health = 'degraded';
     reason = `no packet received since the Child SA came up ${fmtS(installedAgo)} ago`;
@@ -175,13 +197,17 @@ function childView(tunnel: string, sa: IkeSaStatus, c: ChildSaStatus, now: numbe
 
 const CONNECTING = new Set(['CONNECTING', 'INTERMEDIATE', 'AUTHENTICATING']);
 
-function ikeView(sa: IkeSaStatus, now: number | undefined): IkeView {
-  const children = sa.children.map((c) => childView(sa.tunnel, sa, c, now));
+function ikeView(sa: IkeSaStatus, now: number | undefined, th?: TunnelHealth): IkeView {
+  // An active probe with a verdict replaces the inbound-traffic heuristic (docs/webui.md).
+  const probe = th?.target !== undefined && th.state !== 'unknown' ? th : undefined;
+  const children = sa.children.map((c) => childView(sa.tunnel, sa, c, now, !!probe));
   let health: Health;
   let reason: string;
   if (sa.state === 'ESTABLISHED') {
     const bad = children.filter((c) => c.health !== 'up');
     if (children.length === 0) [health, reason] = ['degraded', 'IKE SA established but no Child SA: no traffic can flow'];
+    else if (probe?.state === 'down') [health, reason] = ['degraded', `health probe to ${probe.target}: ${probe.failures ?? 0} probes in a row unanswered`];
+    else if (probe && !bad.length) [health, reason] = ['up', `established, health probe to ${probe.target} answered${probe.rttMs !== undefined ? ` in ${probe.rttMs} ms` : ''}`];
     else if (bad.length) [health, reason] = ['degraded', `${bad.length} of ${children.length} Child SA${children.length === 1 ? '' : 's'} not passing traffic`];
     else [health, reason] = ['up', 'established, traffic flowing'];
   } else if (CONNECTING.has(sa.state)) [health, reason] = ['connecting', `negotiating (${sa.state.toLowerCase()})`];
@@ -212,6 +238,18 @@ function ikeView(sa: IkeSaStatus, now: number | undefined): IkeView {
   };
 }
 
+function probeView(h: TunnelHealth, now: number | undefined): ProbeView {
+  return {
+    state: h.state,
+    target: h.target ?? null,
+    rttMs: num(h.rttMs),
+    lastOkAgoMs: h.lastOkAt !== undefined ? ago(now, h.lastOkAt) : null,
+    failures: num(h.failures),
+    probesAnswered: h.probesAnswered,
+    lastProbeAgoMs: h.lastProbeAt !== undefined ? ago(now, h.lastProbeAt) : null,
+  };
+}
+
 const RANK: Record<Health, number> = { down: 0, degraded: 1, connecting: 2, up: 3, disabled: 4 };
 
 export interface ConfiguredTunnel {
@@ -226,7 +264,8 @@ export function buildDashboard(status: TunnelStatus, configured: readonly Config
   const tunnels = names.map((name): TunnelView => {
     const cfg = configured.find((t) => t.name === name);
     const enabled = cfg ? cfg.enabled !== false : true;
-    const sas = status.sas.filter((s) => s.tunnel === name).map((s) => ikeView(s, now));
+    const th = status.health?.[name] ?? status.sas.find((s) => s.tunnel === name && s.health)?.health;
+    const sas = status.sas.filter((s) => s.tunnel === name).map((s) => ikeView(s, now, th));
     const idle = status.idle.find((i) => i.tunnel === name);
     let health: Health;
     let reason: string;
@@ -244,6 +283,7 @@ export function buildDashboard(status: TunnelStatus, configured: readonly Config
     }
     return {
       name,
+      probe: th ? probeView(th, now) : null,
       configured: !!cfg,
       enabled,
       remote: cfg?.remote_addr ?? null,

@@ -135,6 +135,11 @@ export function openApiDocument(): Record<string, unknown> {
                 name: str,
                 health: { enum: ['up', 'degraded', 'down', 'connecting', 'disabled'] },
                 reason: str,
+                probe: {
+                  description: 'Health probes (null: the daemon reports none): the active health_check verdict and the peer probes answered',
+                  nullable: true,
+                  ...obj({ state: { enum: ['up', 'down', 'unknown'] }, target: { type: 'string', nullable: true }, rttMs: { type: 'number', nullable: true }, failures: { type: 'integer', nullable: true }, probesAnswered: int }),
+                },
                 sas: { type: 'array', items: obj({ id: int, state: str, pq: { type: 'string', description: 'ML-KEM-768, ML-KEM-1024 or none' }, health: str, children: { type: 'array', items: anyObj } }) },
               }),
             },

@@ -45,7 +45,8 @@ export function opsMethods(app: Appliance): Handlers<OpsMethod> {
         .filter((n) => !sas.some((s) => s.tunnel === n))
         // The engine does not say when it will retry (engine.ts keeps that private): nextAttemptAt stays null.
         .map((tunnel) => ({ tunnel, lastError: enabled.has(tunnel) ? app.telemetry.lastError(tunnel) : 'disabled in the configuration', nextAttemptAt: null }));
-      return { sas, idle, now: d().uptime().now };
+      const health = Object.fromEntries(configuredTunnels(app).map((n) => [n, d().tunnelHealth(n)]));
+      return { sas, idle, now: d().uptime().now, health };
     },
     'status.admission': () => d().admissionStatus(),
     up: cmd('up'),

@@ -13,6 +13,7 @@
  * own parsers (ikev2/sa/proposal.ts, identity.ts, ts.ts) so the config cannot
  * accept what the engine would reject.
  */
+import { parseHealthCheck } from './health-check.js';
 import { loadLocalCredentials, type LocalCredentials } from '../auth/peer.js';
 import { loadCertificates } from '../auth/certs.js';
 import type { Certificate } from '../auth/x509.js';
@@ -61,7 +62,7 @@ const TUNNEL_KEYS = [
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
   'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
   'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
-  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action',
+  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action', 'dpd_mode', 'health_check',
 ] as const;
 const SCHEMES = [
   'ecdsa-p256-sha256', 'ecdsa-p256-sha384', 'ecdsa-p256-sha512', 'ecdsa-p384-sha256', 'ecdsa-p384-sha384', 'ecdsa-p384-sha512',
@@ -386,8 +387,10 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx, baseDir?
   const rekeyTime = lifetime('rekey_time', TUNNEL_DEFAULTS.rekeyTime);
   const childRekeyTime = lifetime('child_rekey_time', TUNNEL_DEFAULTS.childRekeyTime);
   const dpdDelay = ctx.int(t, 'dpd_delay', P('dpd_delay'), 0, 86400) ?? TUNNEL_DEFAULTS.dpdDelay;
-  const dpdAction = ctx.oneOf(t, 'dpd_action', P('dpd_action'), ['clear', 'restart'] as const);
-  if (dpdAction === 'restart' && remoteAddr === undefined) ctx.err(P('dpd_action'), "'restart' needs remote_addr (a responder-only tunnel cannot initiate)");
+  const dpdAction = ctx.oneOf(t, 'dpd_action', P('dpd_action'), ['clear', 'restart', 'hold'] as const);
+  if ((dpdAction === 'restart' || dpdAction === 'hold') && remoteAddr === undefined) ctx.err(P('dpd_action'), `'${dpdAction}' needs remote_addr (a responder-only tunnel cannot initiate)`);
+  const dpdMode = ctx.oneOf(t, 'dpd_mode', P('dpd_mode'), ['on-idle', 'periodic'] as const);
+  const healthCheck = parseHealthCheck(ctx, t, P('health_check'), { localTs, remoteTs, ...(insideAddr !== undefined ? { insideAddr } : {}) });
   const childRekeyBytes = ctx.int(t, 'child_rekey_bytes', P('child_rekey_bytes'), 0, Number.MAX_SAFE_INTEGER);
   const childRekeyPackets = ctx.int(t, 'child_rekey_packets', P('child_rekey_packets'), 0, 2 ** 32);
   const retransmitTimeout = ctx.int(t, 'retransmit_timeout', P('retransmit_timeout'), 1, 60);
@@ -424,6 +427,8 @@ function parseTunnel(ctx: Ctx, raw: unknown, path: string, top: TopCtx, baseDir?
     childRekeyTime,
     dpdDelay,
     ...(dpdAction !== undefined ? { dpdAction } : {}),
+    ...(dpdMode !== undefined ? { dpdMode } : {}),
+    ...(healthCheck !== undefined ? { healthCheck } : {}),
     ...(childRekeyBytes ? { childRekeyBytes } : {}),
     ...(childRekeyPackets ? { childRekeyPackets } : {}),
     ...(retransmitTimeout !== undefined ? { retransmitTimeout } : {}),

@@ -86,7 +86,16 @@ export interface TunnelConfig {
    * backoff; 'clear' only removes the SAs. Default: 'restart' for
    * start_action 'start' (always-on), else 'clear'.
    */
-  dpdAction?: 'clear' | 'restart';
+  dpdAction?: 'clear' | 'restart' | 'hold';
+  /**
+   * When liveness checks go out: 'on-idle' (default; strongSwan dpd_delay,
+   * FortiOS `dpd on-idle`) only after dpd_delay seconds with nothing
+   * received from the peer, IKE or ESP; 'periodic' (Cisco `dpd periodic`)
+   * every dpd_delay seconds regardless of traffic.
+   */
+  dpdMode?: 'on-idle' | 'periodic';
+  /** Active health probe through the tunnel (firmware/health). */
+  healthCheck?: HealthCheckConfig;
   /** First retransmission timeout, seconds (default 4, strongSwan's); with the tries it bounds dead-peer detection. */
   retransmitTimeout?: number;
   /** Retransmissions before the peer is declared dead (default 5). */
@@ -101,6 +110,24 @@ export interface TunnelConfig {
   mtu?: number;
   /** draft-ietf-ipsecme-ikev2-downgrade-prevention: 'off' | 'on' | 'required' (default 'on'). */
   fullTranscriptAuth?: import('../ikev2/transcript.js').TranscriptPolicy;
+}
+
+/**
+ * An ICMP echo to `target` through the tunnel every `interval` seconds
+ * (FortiOS link-monitor server/interval/probe-timeout/failtime, Cisco IP
+ * SLA icmp-echo): `failures` consecutive misses → down, one reply → up.
+ */
+export interface HealthCheckConfig {
+  /** Address inside the peer's traffic selectors (IPv4/IPv6 literal). */
+  target: string;
+  /** Source address (our side of the tunnel); default: the kernel's choice. */
+  source?: string;
+  /** Seconds between probes. */
+  interval: number;
+  /** Seconds to wait for a reply. */
+  timeout: number;
+  /** Consecutive misses before the state is down. */
+  failures: number;
 }
 
 export interface DaemonConfig {

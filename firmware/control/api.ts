@@ -78,6 +78,8 @@ export interface TunnelStatus {
    * (monotonic) clock, so clients show them relative to it.
    */
   now?: number;
+  /** Health per configured tunnel (idle ones too), by tunnel name (firmware/health/types.ts). */
+  health?: Record<string, import('../health/types.js').TunnelHealth>;
 }
 
 /** Method name -> [params, result]. */

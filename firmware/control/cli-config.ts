@@ -28,7 +28,34 @@ export function tunnelField(kv: string): [string, unknown] {
     return [k, v === 'true'];
   }
   if (LIST_FIELDS.has(k)) return [k, v.split(',').map((x) => x.trim()).filter(Boolean)];
+  if (k === 'health_check') return [k, healthCheckValue(v)];
   return [k, v];
+}
+
+/**
+ * `--set health_check=target=10.2.0.1,interval=5,failures=3` (or a JSON
+ * object): the daemon's validation then checks every field with its
+ * config-file message (docs/config.md).
+ */
+function healthCheckValue(v: string): Record<string, unknown> {
+  if (v.trim().startsWith('{')) {
+    try {
+      const o = JSON.parse(v) as unknown;
+      if (o && typeof o === 'object' && !Array.isArray(o)) return o as Record<string, unknown>;
+    } catch {
+      // fall through: reported below without quoting the input
+    }
+    throw new UsageError('--set health_check: expects a JSON object or target=ADDR[,source=ADDR][,interval=S][,timeout=S][,failures=N]');
+  }
+  const out: Record<string, unknown> = {};
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set health_check: expects KEY=VALUE pairs separated by commas, got '${part.slice(0, 40)}'`);
+    const key = part.slice(0, eq);
+    const val = part.slice(eq + 1);
+    out[key] = /^(interval|timeout|failures)$/.test(key) && /^\d+$/.test(val) ? Number(val) : val;
+  }
+  return out;
 }
 
 function params(p: Parsed): Record<string, string> {

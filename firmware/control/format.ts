@@ -95,6 +95,17 @@ export interface IdleTunnel {
  * are on the daemon's monotonic clock. `configured` lists tunnel names, to
  * show those without any SA; `idle` (status.tunnels) adds their last error.
  */
+/** `health: up (probe 10.2.0.1, 1.2 ms, last reply 3 s ago); peer probes answered 12 (last 2 s ago)`; '' when there is nothing to say. */
+export function healthLine(h: IkeSaStatus['health'], now?: number): string {
+  if (!h || (h.target === undefined && h.probesAnswered === 0 && h.lastProbeAt === undefined)) return '';
+  const ago = (t: number | undefined) => (t !== undefined && now !== undefined ? ` ${formatDuration(now - t)} ago` : '');
+  const parts: string[] = [];
+  if (h.target !== undefined)
+    parts.push(`${h.state} (probe ${h.target}${h.rttMs !== undefined ? `, ${h.rttMs} ms` : ''}${h.lastOkAt !== undefined ? `, last reply${ago(h.lastOkAt)}` : ''}${h.failures ? `, ${h.failures} unanswered` : ''})`);
+  if (h.probesAnswered || h.lastProbeAt !== undefined) parts.push(`peer probes answered ${h.probesAnswered}${h.lastProbeAt !== undefined && now !== undefined ? ` (last${ago(h.lastProbeAt)})` : ''}`);
+  return `health: ${parts.join('; ')}`;
+}
+
 export function formatStatus(sas: IkeSaStatus[], opts: { now?: number; configured?: string[]; idle?: IdleTunnel[] } = {}): string {
   const lines: string[] = [];
   for (const sa of sas) {
@@ -110,6 +121,8 @@ export function formatStatus(sas: IkeSaStatus[], opts: { now?: number; configure
     lines.push(`  fragmentation: ${yesNo(sa.fragmentation)}, NAT: local ${yesNo(sa.natLocal)} / remote ${yesNo(sa.natRemote)}, UDP encap: ${yesNo(sa.encap)}`);
     lines.push(`  ${rekeyLine(sa.establishedAt, sa.rekeys, sa.rekeyAt, opts.now)}`);
     if (sa.lastError) lines.push(`  last error: ${sa.lastError}`);
+    const hl = healthLine(sa.health, opts.now);
+    if (hl) lines.push(`  ${hl}`);
     for (const c of sa.children) lines.push(...child(c, opts.now));
   }
   if (sas.length === 0) lines.push('no IKE SAs');

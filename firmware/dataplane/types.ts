@@ -85,4 +85,15 @@ export interface DataPlane {
   querySa(spi: number, direction: 'in' | 'out'): Promise<SaCounters | undefined>;
   onEvent(cb: (e: DataPlaneEvent) => void): void;
   close(): Promise<void>;
+  /**
+   * The peer's health probes seen inside a tunnel (ICMP echo in) and
+   * answered (ICMP echo reply out); absent when the data plane cannot see
+   * them (kernel XFRM).
+   */
+  probeCounters?(tunnel: string): import('../health/monitor.js').ProbeCounters | undefined;
+  /**
+   * Clock of SaCounters.lastUsed: 'wall' = epoch ms (XFRM's `use` time);
+   * default the daemon's clock (userspace).
+   */
+  readonly lastUsedClock?: 'wall';
 }

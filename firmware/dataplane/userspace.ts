@@ -35,6 +35,7 @@ import { clampMss, icmpTooBig, newFlow, parseFlow, rangeToCidrs, type Flow } fro
 import type { LinkConfig, Links } from './links.js';
 import { Spd } from './spd.js';
 import type { TunDevice } from './tun/device.js';
+import type { ProbeCounters } from '../health/monitor.js';
 import { MAX_TUN_MTU } from './tun/tun.js';
 
 export interface UserspaceDataPlaneOptions {
@@ -139,6 +140,8 @@ export class UserspaceDataPlane implements DataPlane {
   private readonly devices = new Map<number, Device>();
   private readonly tunnelOpts = new Map<string, TunnelOptions>();
   private readonly lastAcquire = new Map<number, number>();
+  /** The peer's health probes per tunnel (docs/dataplane.md "Health probes"). */
+  private readonly probes = new Map<string, ProbeCounters>();
   private readonly listeners: ((e: DataPlaneEvent) => void)[] = [];
   private readonly flowOut: Flow = newFlow();
   private readonly flowIn: Flow = newFlow();
@@ -328,6 +331,29 @@ export class UserspaceDataPlane implements DataPlane {
     this.listeners.push(cb);
   }
 
+  probeCounters(tunnel: string): ProbeCounters | undefined {
+    const c = this.probes.get(tunnel);
+    return c ? { ...c } : undefined;
+  }
+
+  /**
+   * Cloudflare-style health probes are ICMP echoes inside the tunnel: an
+   * echo request (answered by the kernel) or an echo reply that is routed
+   * back (Cloudflare's default "reply" type). Counted per tunnel; the ICMP
+   * type is in Flow.sport (type << 8 | code).
+   */
+  private probe(tunnel: string, f: Flow, dir: 'in' | 'out'): void {
+    const type = f.sport >> 8;
+    const echo = f.proto === 1 ? type === 8 || type === 0 : type === 128 || type === 129;
+    if (!echo) return;
+    let c = this.probes.get(tunnel);
+    if (!c) this.probes.set(tunnel, (c = { probesSeen: 0, probesAnswered: 0, lastProbeAt: 0 }));
+    if (dir === 'in') {
+      c.probesSeen++;
+      c.lastProbeAt = this.clock.now();
+    } else if (type === 0 || type === 129) c.probesAnswered++;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
@@ -454,6 +480,7 @@ export class UserspaceDataPlane implements DataPlane {
       return;
     }
     this.account(s, inner.length);
+    if (f.proto === 1 || f.proto === 58) this.probe(s.spec.tunnel, f, 'out');
     try {
       this.opts.sendUdp(s.spec.src, s.spec.dst, esp);
       this.stats.txEsp++;
@@ -525,6 +552,7 @@ export class UserspaceDataPlane implements DataPlane {
     }
     const mss = this.tunnelOpts.get(s.spec.tunnel)?.mss ?? this.opts.mss ?? 0;
     if (mss > 0 && clampMss(inner, f, mss)) this.stats.mssClamped++;
+    if (f.proto === 1 || f.proto === 58) this.probe(s.spec.tunnel, f, 'in');
     const dev = this.devices.get(s.spec.ifId);
     if (!dev) {
       this.stats.internalErrors++;

@@ -48,6 +48,13 @@ export interface EngineOptions {
   /** Delay (ms) before an initiator retries after a failed attempt; doubled per failure up to maxRetryDelay. */
   retryDelay?: number;
   maxRetryDelay?: number;
+  /**
+   * The data plane can say when ESP last arrived (the daemon answers
+   * `query-activity` actions with Engine.activity()): on-idle DPD then
+   * counts ESP as proof of life, not only IKE messages. Default false
+   * (in-process tests without a data plane).
+   */
+  dataPlaneActivity?: boolean;
 }
 
 export interface Ctx {
@@ -55,7 +62,7 @@ export interface Ctx {
   /** Wall-clock time, for certificate validity (the engine clock is monotonic). */
   wallClock(): Date;
   readonly rng: Rng;
-  readonly opts: Required<Pick<EngineOptions, 'ikePort' | 'nattPort' | 'forceEncap' | 'halfOpenTimeout'>> & {
+  readonly opts: Required<Pick<EngineOptions, 'ikePort' | 'nattPort' | 'forceEncap' | 'halfOpenTimeout' | 'dataPlaneActivity'>> & {
     retransmit: RetransmitPolicy;
   };
   emit(a: Action): void;

@@ -57,7 +57,32 @@ export interface KeylogAction {
   dispose?(): void;
 }
 
-export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction;
+/**
+ * On-idle DPD is due: when did ESP last arrive on these inbound SAs? The
+ * daemon asks the data plane (DataPlane.querySa lastUsed: no per-packet
+ * event) and answers with EngineApi.activity(ikeSa, at). Unanswered, the
+ * liveness check goes out after a short grace period anyway.
+ */
+export interface QueryActivityAction {
+  kind: 'query-activity';
+  tunnel: string;
+  /** IkeSaStatus.id */
+  ikeSa: number;
+  inboundSpis: number[];
+}
+
+/**
+ * Install or remove a tunnel's trap policies (ikev2/traps.ts): outbound
+ * policies without an SA whose first matching packet raises an acquire.
+ */
+export interface TrapAction {
+  kind: 'trap';
+  tunnel: string;
+  install: boolean;
+  policies: PolicySpec[];
+}
+
+export type Action = SendAction | InstallChildAction | DeleteChildAction | EventAction | KeylogAction | QueryActivityAction | TrapAction;
 
 /**
  * Operator commands per tunnel; `sa` narrows down/rekey/dpd to one IKE SA
@@ -137,6 +162,8 @@ export interface IkeSaStatus {
   rekeys: number;
   lastError: string | null;
   children: ChildSaStatus[];
+  /** The tunnel's health (firmware/health/types.ts), filled in by the daemon like the counters; the engine never sets it. */
+  health?: import('../health/types.js').TunnelHealth;
 }
 
 /**
@@ -156,4 +183,9 @@ export interface EngineApi {
   status(): IkeSaStatus[];
   /** IKE_SA_INIT admission: half-open SAs, cookies, drops (firmware/ikev2/admission.ts). Optional for stub engines. */
   admissionStatus?(): import('./admission.js').AdmissionStatus;
+  /**
+   * Answer to a `query-activity` action: clock ms of the last ESP packet
+   * received on the IKE SA's Child SAs (undefined: none / unknown).
+   */
+  activity?(ikeSa: number, lastInboundAt: number | undefined): Action[];
 }

@@ -24,6 +24,8 @@ import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './ex
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { ikeSaStatus } from './status.js';
 import { Admission, encodeCookieReply, scanInitRequest, type AdmissionStatus } from './admission.js';
+import { trapPolicies, wantsTrap } from './traps.js';
+import type { PolicySpec } from '../dataplane/types.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 
@@ -42,6 +44,8 @@ export class Engine implements EngineApi {
   private readonly espSpis = new Set<number>();
   private reqid = 0;
   private readonly retry = new Map<string, RetryState>();
+  /** Installed trap policies per tunnel (traps.ts). */
+  private readonly traps = new Map<string, PolicySpec[]>();
   /** Tunnels the operator took down: no automatic re-initiation. */
   private readonly adminDown = new Set<string>();
   /** IKE_SA_INIT admission: cookies, per-source and global half-open limits (admission.ts). */
@@ -65,9 +69,14 @@ export class Engine implements EngineApi {
         nattPort: opts.nattPort ?? NATT_PORT,
         forceEncap: opts.forceEncap ?? false,
         halfOpenTimeout: opts.halfOpenTimeout ?? 30_000,
+        dataPlaneActivity: opts.dataPlaneActivity ?? false,
         retransmit: rt,
       },
-      emit: (a) => this.out.push(a),
+      emit: (a) => {
+        this.out.push(a);
+        // A Child SA of a trapped tunnel is up: the trap has done its job.
+        if (a.kind === 'install-child') this.untrap(a.tunnel);
+      },
       log: (level, message, tunnel, ikeSa) => this.out.push({ kind: 'event', level, message, tunnel, ikeSa }),
       allocateEspSpi: () => {
         for (;;) {
@@ -159,6 +168,7 @@ export class Engine implements EngineApi {
     for (const [name, old] of this.tunnels) {
       const nt = next.get(name);
       if (!nt || JSON.stringify(serializable(nt)) !== JSON.stringify(serializable(old))) {
+        this.untrap(name);
         for (const sa of this.sasOf(name)) deleteIke(sa, nt ? 'configuration changed' : 'tunnel removed');
         this.retry.delete(name);
         if (!nt) this.ifIds.delete(name);
@@ -172,8 +182,24 @@ export class Engine implements EngineApi {
       // Re-point live SAs at the new object (identical content) so status stays coherent.
       if (!changed) for (const sa of this.sasOf(t.name)) sa.tunnel = t;
       if (changed && t.startAction === 'start' && !this.adminDown.has(t.name)) this.initiate(t);
+      if (changed && t.startAction === 'trap' && !this.adminDown.has(t.name) && this.sasOf(t.name).length === 0) this.trap(t);
     }
     return this.drain();
+  }
+
+  private trap(t: TunnelConfig): void {
+    if (this.traps.has(t.name) || !t.remoteAddr) return;
+    const policies = trapPolicies(t, this.ctx, this.ctx.nextReqid());
+    this.traps.set(t.name, policies);
+    this.ctx.log('info', 'trap installed: the first packet for the tunnel will initiate it', t.name);
+    this.ctx.emit({ kind: 'trap', tunnel: t.name, install: true, policies });
+  }
+
+  private untrap(name: string): void {
+    const policies = this.traps.get(name);
+    if (!policies) return;
+    this.traps.delete(name);
+    this.out.push({ kind: 'trap', tunnel: name, install: false, policies });
   }
 
   command(cmd: Command): Action[] {
@@ -193,6 +219,7 @@ export class Engine implements EngineApi {
         if (cmd.sa === undefined) {
           this.adminDown.add(t.name);
           this.retry.delete(t.name);
+          this.untrap(t.name);
         } else if (sas.length === 0) this.ctx.log('error', `no IKE SA #${cmd.sa} in tunnel '${t.name}'`, t.name);
         for (const sa of sas) deleteIke(sa, 'operator request');
         break;
@@ -279,6 +306,12 @@ export class Engine implements EngineApi {
     const dpdAction = t?.dpdAction ?? (t?.startAction === 'start' ? 'restart' : 'clear');
     // A restart chain (entry in `retry`) keeps going until the tunnel is up again.
     const comesBack = sa.deadPeer ? dpdAction === 'restart' && !!t?.remoteAddr : t?.startAction === 'start' || (!!t && this.retry.has(t.name));
+    // dpd_action hold / start_action trap: no re-initiation now, a trap for the first packet instead.
+    if (t && t === sa.tunnel && !this.adminDown.has(t.name) && wantsTrap(t, !!sa.deadPeer) && (sa.deadPeer || t.startAction === 'trap') && this.sasOf(t.name).length === 0) {
+      if (sa.deadPeer) sa.log('info', 'dpd_action hold: SAs removed, trap waits for traffic');
+      this.trap(t);
+      return;
+    }
     if (t && t === sa.tunnel && comesBack && !this.adminDown.has(t.name) && this.tunnels.has(t.name)) {
       const others = this.sasOf(t.name);
       if (others.length === 0) {
@@ -528,6 +561,11 @@ export class Engine implements EngineApi {
     }
     for (const r of this.retry.values()) if (Number.isFinite(r.at) && (next === undefined || r.at < next)) next = r.at;
     return next;
+  }
+
+  activity(ikeSa: number, lastInboundAt: number | undefined): Action[] {
+    for (const sa of this.byOurSpi.values()) if (sa.uid === ikeSa && sa.alive) sa.lifecycle?.activity(lastInboundAt, this.ctx.clock.now());
+    return this.drain();
   }
 
   // ---------------------------------------------------------------- status

@@ -169,7 +169,7 @@ export class IkeSa {
   /** Responder side of IKE_FOLLOWUP_KE: state by link data (RFC 9370 §2.2.4). */
   readonly followups = new Map<string, unknown>();
   /** Lifecycle timers, installed by the engine (rekeys, expiry, DPD). */
-  lifecycle: { deadline(): number | undefined; run(now: number): void } | undefined;
+  lifecycle: { deadline(): number | undefined; run(now: number): void; activity(at: number | undefined, now: number): void } | undefined;
 
   // message IDs (RFC 7296 §2.2)
   nextSendMid = 0;

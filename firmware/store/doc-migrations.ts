@@ -11,6 +11,9 @@
  *   3 → 4  v4 can hold every document key (auth pubkey, mtu, data_plane...);
  *          a v3 document never carries them (v3 refused them), so it is
  *          unchanged apart from its schema_version.
+ *   4 → 5  v5 added `health_check` (and `dpd_mode`, `dpd_action: hold`); a
+ *          v4 document never carries them, so it is unchanged apart from
+ *          its schema_version.
  */
 import { ConfigError } from '../util/errors.js';
 import { SCHEMA_VERSION } from './schema.js';
@@ -46,6 +49,13 @@ export const DOCUMENT_MIGRATIONS: readonly DocumentMigration[] = [
     to: 4,
     up(doc) {
       return { ...doc, schema_version: 4 };
+    },
+  },
+  {
+    from: 4,
+    to: 5,
+    up(doc) {
+      return { ...doc, schema_version: 5 };
     },
   },
 ];

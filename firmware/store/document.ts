@@ -25,7 +25,7 @@ export const TUNNEL_FIELDS = [
   'esp_proposals', 'local_ts', 'remote_ts', 'mode', 'inside_addr', 'start_action', 'fragmentation', 'fragment_size',
   'encap', 'rekey_time', 'child_rekey_time', 'dpd_delay', 'replay_window', 'mss', 'mtu',
   'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
-  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action',
+  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action', 'dpd_mode', 'health_check',
 ] as const;
 export type TunnelField = (typeof TUNNEL_FIELDS)[number];
 
@@ -42,8 +42,10 @@ export const TUNNEL_TEXT_FIELDS = [
  */
 export const TUNNEL_OPTION_FIELDS = [
   'mtu', 'cert', 'key', 'cert_chain', 'ca_certs', 'allowed_schemes', 'full_transcript_auth', 'retransmit_timeout', 'retransmit_tries',
-  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action',
+  'child_rekey_bytes', 'child_rekey_packets', 'dpd_action', 'dpd_mode',
 ] as const;
+/** Tunnel fields holding a JSON object in a column of their own (schema v5: health_check). */
+export const TUNNEL_JSON_FIELDS = ['health_check'] as const;
 /** "string or string[]" tunnel fields, canonicalised to arrays of trimmed strings. */
 const CANONICAL_LIST_FIELDS: readonly string[] = [...TUNNEL_LIST_FIELDS, 'ca_certs', 'allowed_schemes'];
 
@@ -86,6 +88,8 @@ export interface TunnelDoc {
   child_rekey_bytes?: number;
   child_rekey_packets?: number;
   dpd_action?: string;
+  dpd_mode?: string;
+  health_check?: { target: string; source?: string; interval?: number; timeout?: number; failures?: number };
 }
 
 export interface ConfigDoc {

@@ -22,7 +22,7 @@ import { SCHEMA_VERSION } from './schema.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import { ConfigError } from '../util/errors.js';
 import {
-  TUNNEL_BOOL_FIELDS, TUNNEL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_OPTION_FIELDS, TUNNEL_TEXT_FIELDS, TOP_FIELDS,
+  TUNNEL_BOOL_FIELDS, TUNNEL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_OPTION_FIELDS, TUNNEL_TEXT_FIELDS, TUNNEL_JSON_FIELDS, TOP_FIELDS,
   fromBackup, stableJson, toBackup, withoutSecrets, type BackupDoc, type ConfigDoc, type TunnelDoc,
 } from './document.js';
 import { migrateDocument } from './doc-migrations.js';
@@ -83,7 +83,7 @@ export function readLive(db: Db): LiveState {
       if (f === 'psk') continue;
       const v = (TUNNEL_OPTION_FIELDS as readonly string[]).includes(f) ? opts[f] : r[f];
       if (v === null || v === undefined) continue;
-      if ((TUNNEL_LIST_FIELDS as readonly string[]).includes(f)) t[f] = JSON.parse(v as string);
+      if ((TUNNEL_LIST_FIELDS as readonly string[]).includes(f) || (TUNNEL_JSON_FIELDS as readonly string[]).includes(f)) t[f] = JSON.parse(v as string);
       else if ((TUNNEL_BOOL_FIELDS as readonly string[]).includes(f)) t[f] = v === 1;
       else t[f] = v;
     }
@@ -103,7 +103,7 @@ function writeLive(db: Db, doc: ConfigDoc, presets: Record<string, string>, refs
   const ins = db.prepare('INSERT INTO interfaces (address, position) VALUES (?, ?)');
   (doc.listen ?? []).forEach((a, i) => ins.run(a, i));
   db.prepare('DELETE FROM tunnels').run();
-  const cols = ['name', 'position', 'psk_secret_id', 'preset', 'options', ...TUNNEL_BOOL_FIELDS, ...TUNNEL_INT_FIELDS, ...TUNNEL_TEXT_FIELDS, ...TUNNEL_LIST_FIELDS];
+  const cols = ['name', 'position', 'psk_secret_id', 'preset', 'options', ...TUNNEL_BOOL_FIELDS, ...TUNNEL_INT_FIELDS, ...TUNNEL_TEXT_FIELDS, ...TUNNEL_LIST_FIELDS, ...TUNNEL_JSON_FIELDS];
   const insT = db.prepare(`INSERT INTO tunnels (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
   doc.tunnels.forEach((t, i) => {
     const tr = t as unknown as Row;
@@ -115,6 +115,7 @@ function writeLive(db: Db, doc: ConfigDoc, presets: Record<string, string>, refs
       ...TUNNEL_INT_FIELDS.map((f) => tr[f] ?? null),
       ...TUNNEL_TEXT_FIELDS.map((f) => tr[f] ?? null),
       ...TUNNEL_LIST_FIELDS.map((f) => (tr[f] === undefined ? null : JSON.stringify(tr[f]))),
+      ...TUNNEL_JSON_FIELDS.map((f) => (tr[f] === undefined ? null : JSON.stringify(tr[f]))),
     );
   });
 }

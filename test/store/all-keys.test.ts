@@ -95,6 +95,8 @@ function everyKeyDoc(): any {
         child_rekey_bytes: 5_000_000_000,
         child_rekey_packets: 1_000_000,
         dpd_action: 'clear',
+        dpd_mode: 'periodic',
+        health_check: { target: '10.3.0.1', source: '10.1.0.1', interval: 5, timeout: 1, failures: 2 },
       },
       {
         name: 'psk1',

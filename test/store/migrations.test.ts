@@ -183,6 +183,7 @@ describe('schema migrations', () => {
       2: 'cfdcbeb283ab5b18e069cb5d6f6c97d92b214dd88b92b4b16bef07e6cb076d3f',
       3: '9c822b56e5d98767285ab64bcae6d135aa448cdf807daaed78a858b0f1b4c2e1',
       4: '18abadb1f5cd4fbf9428a22f32c9656d2d01ff5b06a14dea6208e7bbf2cf70cf',
+      5: 'a338e336a67fa95edd06775da888ab43adc5f5131ea370c214a0bbda4a77afce',
     };
     for (const m of MIGRATIONS) if (pinned[m.version]) expect(createHash('sha256').update(JSON.stringify(m.steps)).digest('hex'), `migration ${m.version}`).toBe(pinned[m.version]);
   });
@@ -243,7 +244,7 @@ describe('schema migrations', () => {
     expect(db.prepare('SELECT address FROM interfaces ORDER BY position').all()).toEqual([{ address: '0.0.0.0' }, { address: '::' }]);
     expect(db.prepare("SELECT preset FROM tunnels WHERE name = 'cf1'").get()).toEqual({ preset: null });
     expect(migrate(db, 3)).toEqual([3]);
-    expect(migrate(db)).toEqual([4]);
+    expect(migrate(db)).toEqual([4, 5]);
     expect(migrate(db)).toEqual([]);
     db.close();
   });

@@ -1,3 +1,4 @@
+import { SCHEMA_VERSION } from '../../firmware/store/schema.js';
 import { describe, it, expect, afterEach } from 'vitest';
 import { tempStore, sampleDoc, PSK_A, PSK_B, PSK_C, type TempStore } from './helpers/fixtures.js';
 import { CONFIRM_TIMEOUT_AUTHOR, type StoreChangeEvent } from '../../firmware/store/store.js';
@@ -30,7 +31,7 @@ describe('revisions', () => {
     expect(r.revision).toMatchObject({ id: 2, author: 'alice', comment: 'first tunnels', kind: 'apply', createdAt: t.clock.t });
     expect(r.diff.map((d) => `${d.op} ${d.path}`)).toEqual(['add tunnels[0]', 'add tunnels[1]']);
     const detail = t.store.getRevision(2);
-    expect(detail.document.schema_version).toBe(4);
+    expect(detail.document.schema_version).toBe(SCHEMA_VERSION);
     expect(detail.document.tunnels.map((x) => x.name)).toEqual(['cf1', 'site2']);
     expect(detail.document.tunnels.every((x) => x.psk === undefined)).toBe(true);
     expect(t.store.history().map((h) => h.id)).toEqual([2, 1]);

@@ -9,6 +9,7 @@
  * should be up, traffic counters grow with time, and tests can make a peer
  * go silent or die (sim hooks below) to see what the dashboard says.
  */
+import type { TunnelHealth } from '../../firmware/health/types.js';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir, hostname, cpus, loadavg, totalmem, freemem, uptime, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +139,18 @@ export class FakeDaemon {
   // ---- simulation hooks for tests --------------------------------------------------------
 
   /** The peer keeps the IKE SA but nothing arrives on the tunnel's Child SAs (last packet 90 s ago). */
+  /** Health per tunnel as the daemon reports it (status.tunnels `health`). */
+  readonly health = new Map<string, TunnelHealth>();
+
+  /** The fake daemon's clock (status `now`), for health timestamps. */
+  clockNow(): number {
+    return clock();
+  }
+
+  setHealth(tunnel: string, h: TunnelHealth): void {
+    this.health.set(tunnel, h);
+  }
+
   silenceInbound(tunnel: string): void {
     const sa = this.sas.get(tunnel);
     if (!sa) throw new Error(`no SA for ${tunnel}`);
@@ -325,6 +338,7 @@ export class FakeDaemon {
           .filter((t) => !this.sas.has(t.name))
           .map((t) => ({ tunnel: t.name, lastError: this.idleErrors.get(t.name) ?? null, nextAttemptAt: this.idleErrors.has(t.name) ? clock() + 30_000 : null })),
         now: clock(),
+        health: Object.fromEntries(this.tunnels().map((t) => [t.name, this.health.get(t.name) ?? { state: 'unknown' as const, probesAnswered: 0 }])),
       }),
       up: (p) => {
         const t = this.tunnelOf(p);

@@ -146,6 +146,29 @@ describe('honest status', () => {
     expect(plainError('NO_PROPOSAL_CHOSEN')).toMatch(/no algorithm set in common/);
   });
 
+  it('with an active health probe, the probe decides instead of the inbound-traffic rule', () => {
+    const silentLate = now + INBOUND_SILENCE_MS + 1000;
+    const sas = [ike({ children: [child({ lastInAt: now })] })];
+    // Probe answered: up although nothing else came in for a minute.
+    const up = buildDashboard({ sas, idle: [], now: silentLate, health: { t: { state: 'up', probesAnswered: 3, target: '10.2.0.1', rttMs: 1.5, lastOkAt: silentLate - 2000, failures: 0, lastProbeAt: silentLate - 4000 } } }, []).tunnels[0]!;
+    expect(up.health).toBe('up');
+    expect(up.reason).toBe('established, health probe to 10.2.0.1 answered in 1.5 ms');
+    expect(up.probe).toEqual({ state: 'up', target: '10.2.0.1', rttMs: 1.5, lastOkAgoMs: 2000, failures: 0, probesAnswered: 3, lastProbeAgoMs: 4000 });
+    // Probe unanswered: degraded although traffic flows.
+    const down = buildDashboard({ sas: [ike()], idle: [], now, health: { t: { state: 'down', probesAnswered: 0, target: '10.2.0.1', failures: 3 } } }, []).tunnels[0]!;
+    expect(down.health).toBe('degraded');
+    expect(down.reason).toBe('health probe to 10.2.0.1: 3 probes in a row unanswered');
+    // No verdict yet, or no probe configured: the inbound-traffic rule as before.
+    for (const h of [{ state: 'unknown' as const, probesAnswered: 0, target: '10.2.0.1', failures: 1 }, { state: 'unknown' as const, probesAnswered: 5 }]) {
+      const t = buildDashboard({ sas, idle: [], now: silentLate, health: { t: h } }, []).tunnels[0]!;
+      expect(t.health).toBe('degraded');
+      expect(t.sas[0]!.children[0]!.reason).toBe('no packet received for 61 s');
+    }
+    // Health per SA (status) works as well as the per-tunnel map (status.tunnels).
+    expect(buildDashboard({ sas: [ike({ health: { state: 'down', probesAnswered: 0, target: '10.2.0.1', failures: 3 } })], idle: [], now }, []).tunnels[0]!.health).toBe('degraded');
+    expect(health([ike()]).probe).toBeNull();
+  });
+
   it('prefers the best established IKE SA of a tunnel (rekey overlap)', () => {
     const t = health([ike({ id: 1, children: [] }), ike({ id: 2 })]);
     expect(t.health).toBe('up');

@@ -49,6 +49,18 @@ function ikeRow(t: TunnelView, sa: IkeView): SafeHtml {
 ${sa.children.map((c) => childRow(t, c))}`;
 }
 
+/** Health probes: the active probe's verdict and the peer's probes answered (hidden when there is nothing to say). */
+function probeLine(t: TunnelView): SafeHtml | string {
+  const p = t.probe;
+  if (!p || (p.target === null && p.probesAnswered === 0)) return '';
+  const active =
+    p.target === null
+      ? ''
+      : html`Health probe to <span class="mono">${p.target}</span>: <span class="badge h-${p.state === 'up' ? 'up' : p.state === 'down' ? 'down' : 'connecting'}" data-field="probeState">${p.state}</span>${p.rttMs !== null ? html` RTT ${p.rttMs} ms` : ''}${p.lastOkAgoMs !== null ? html`, last reply ${fmtDuration(p.lastOkAgoMs)} ago` : ''}${p.failures ? html`, ${p.failures} unanswered in a row` : ''}. `;
+  const peer = p.probesAnswered || p.lastProbeAgoMs !== null ? html`Peer's probes answered: <span data-field="probesAnswered">${fmtCount(p.probesAnswered)}</span>${p.lastProbeAgoMs !== null ? html` (last ${fmtDuration(p.lastProbeAgoMs)} ago)` : ''}.` : '';
+  return html`<p class="probe small" data-probe="${p.state}">${active}${peer}</p>`;
+}
+
 function tunnelCard(t: TunnelView): SafeHtml {
   return html`<section class="card tunnel h-${t.health}" data-tunnel="${t.name}" data-health="${t.health}">
   <header class="tunnel-head">
@@ -57,6 +69,7 @@ function tunnelCard(t: TunnelView): SafeHtml {
     ${t.sas.length === 0 && t.enabled ? actionLink(t.name, 'up') : ''}
     ${t.configured ? html`<a class="button small" href="${href('/tunnels', t.name, 'edit')}">Edit</a>` : ''}
   </header>
+  ${probeLine(t)}
   ${
     t.sas.length
       ? html`<div class="table-wrap"><table class="sas">
@@ -76,7 +89,7 @@ export function dashboardBody(m: DashboardModel): SafeHtml {
   return html`<p class="summary" id="summary">
   <span class="badge h-up">${s.up} up</span> <span class="badge h-degraded">${s.degraded} degraded</span> <span class="badge h-down">${s.down} down</span>
   ${s.connecting ? html`<span class="badge h-connecting">${s.connecting} connecting</span>` : ''} ${s.disabled ? html`<span class="badge h-disabled">${s.disabled} disabled</span>` : ''}
-  <span class="small">Degraded = the IKE SA is up but a Child SA is missing or receives no traffic.</span>
+  <span class="small">Degraded = the IKE SA is up but a Child SA is missing or receives no traffic (or, with a health probe configured, the probe goes unanswered).</span>
 </p>
 <div id="dashboard" data-poll="/api/v1/status">
 ${m.tunnels.length ? m.tunnels.map(tunnelCard) : html`<p>No tunnels configured yet. <a class="button primary" href="/tunnels/new">Add a tunnel</a></p>`}

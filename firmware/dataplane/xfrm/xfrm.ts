@@ -49,6 +49,8 @@ interface Iface {
 const saKey = (spi: number, dir: 'in' | 'out'): string => `${dir}:${spi >>> 0}`;
 
 export class XfrmDataPlane implements DataPlane {
+  /** SaCounters.lastUsed is `ip xfrm state`'s `use` time: wall clock, 1 s resolution. */
+  readonly lastUsedClock = 'wall' as const;
   readonly name = 'kernel-xfrm';
   private readonly sys: XfrmSystem;
   private readonly sas = new Map<string, SaSpec>();

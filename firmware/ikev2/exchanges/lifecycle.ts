@@ -24,12 +24,37 @@ export function scheduleIkeLifetime(sa: IkeSa): void {
   sa.expireAt = now + ms + ms / 10;
 }
 
+/** How long an unanswered `query-activity` holds the liveness check back (ms). */
+export const ACTIVITY_GRACE_MS = 1000;
+
 export function installLifecycle(sa: IkeSa, hooks: LifecycleHooks): void {
   let dpdPending = false;
+  /** Periodic DPD: when the last liveness check went out (or the SA came up). */
+  let lastDpdAt: number | undefined;
+  /** On-idle DPD waiting for the data plane's answer: give up waiting at this time. */
+  let activityUntil: number | undefined;
   const dpdDue = (): number | undefined => {
     const d = sa.tunnel.dpdDelay;
     if (!d || sa.state !== 'ESTABLISHED' || dpdPending) return undefined;
+    if (activityUntil !== undefined) return activityUntil;
+    // Cisco `dpd periodic`: every interval, whatever arrived meanwhile.
+    if (sa.tunnel.dpdMode === 'periodic') return (lastDpdAt ?? sa.establishedAt ?? sa.lastInboundAt) + d * 1000;
+    // On idle (strongSwan dpd_delay, FortiOS `dpd on-idle`): only after an
+    // interval with nothing received from the peer, IKE or ESP (RFC 7296 §2.4).
     return sa.lastInboundAt + d * 1000;
+  };
+  const sendDpd = (now: number): void => {
+    activityUntil = undefined;
+    dpdPending = true;
+    lastDpdAt = now;
+    liveness(
+      sa,
+      () => {
+        dpdPending = false;
+        hooks.peerDead(sa);
+      },
+      () => (dpdPending = false),
+    );
   };
   sa.lifecycle = {
     deadline: () => {
@@ -80,16 +105,20 @@ export function installLifecycle(sa: IkeSa, hooks: LifecycleHooks): void {
       }
       const due = dpdDue();
       if (due !== undefined && due <= now) {
-        dpdPending = true;
-        liveness(
-          sa,
-          () => {
-            dpdPending = false;
-            hooks.peerDead(sa);
-          },
-          () => (dpdPending = false),
-        );
+        const spis = sa.children.filter((c) => c.state !== 'DELETED').map((c) => c.spiIn);
+        if (activityUntil === undefined && sa.tunnel.dpdMode !== 'periodic' && sa.ctx.opts.dataPlaneActivity && spis.length > 0) {
+          // ESP may have kept arriving while IKE was quiet: ask the data plane first.
+          activityUntil = now + ACTIVITY_GRACE_MS;
+          sa.ctx.emit({ kind: 'query-activity', tunnel: sa.tunnel.name, ikeSa: sa.uid, inboundSpis: spis });
+        } else sendDpd(now);
       }
+    },
+    activity: (at, now) => {
+      if (activityUntil === undefined || sa.state !== 'ESTABLISHED') return;
+      activityUntil = undefined;
+      if (at !== undefined && at > sa.lastInboundAt) sa.lastInboundAt = Math.min(at, now);
+      const due = dpdDue();
+      if (due !== undefined && due <= now) sendDpd(now);
     },
   };
 }

@@ -11,7 +11,8 @@ export type Call =
   | { fn: 'receive'; data: number[]; from: Endpoint; to: Endpoint }
   | { fn: 'tick'; at: number }
   | { fn: 'command'; cmd: Command }
-  | { fn: 'loadConfig'; tunnels: string[] };
+  | { fn: 'loadConfig'; tunnels: string[] }
+  | { fn: 'activity'; ikeSa: number; at: number | undefined };
 
 export class StubEngine implements EngineApi {
   readonly calls: Call[] = [];
@@ -37,6 +38,11 @@ export class StubEngine implements EngineApi {
   nextTimer(): number | undefined {
     return this.timer;
   }
+  activity(ikeSa: number, at: number | undefined): Action[] {
+    this.calls.push({ fn: 'activity', ikeSa, at });
+    return [];
+  }
+
   command(cmd: Command): Action[] {
     this.calls.push({ fn: 'command', cmd });
     return this.next.command.shift() ?? [];

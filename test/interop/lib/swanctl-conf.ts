@@ -87,6 +87,7 @@ export function renderStrongswanConf(o: CharonOptions, paths: StrongswanConfPath
   s.push('    pqgate {');
   s.push(`      path = ${paths.logFile}`);
   s.push('      time_format = %H:%M:%S');
+  s.push('      time_add_ms = yes'); // events placed against ping losses to the millisecond
   s.push('      ike_name = yes');
   s.push('      append = no');
   s.push('      flush_line = yes');

@@ -188,6 +188,15 @@ describe.skipIf(!!skip)('web admin in Chromium', () => {
     await page.click('a[data-action="up"]');
     await page.click('#confirm-action');
     await page.waitForSelector('section.tunnel[data-tunnel="cf1"][data-health="up"]');
+    // A configured health probe decides: unanswered → degraded although traffic flows; answered → up.
+    h.daemon.setHealth('cf1', { state: 'down', probesAnswered: 12, lastProbeAt: h.daemon.clockNow(), target: '10.100.0.8', failures: 3, lastOkAt: h.daemon.clockNow() - 60_000 });
+    await page.waitForSelector('section.tunnel[data-tunnel="cf1"][data-health="degraded"] p.probe[data-probe="down"]', { timeout: 15_000 });
+    expect(await page.textContent('section.tunnel[data-tunnel="cf1"] .tunnel-head .reason')).toBe('health probe to 10.100.0.8: 3 probes in a row unanswered');
+    expect(await page.textContent('section.tunnel[data-tunnel="cf1"] p.probe')).toContain("Peer's probes answered: 12");
+    await shot(page, 'dashboard-probe-down');
+    h.daemon.setHealth('cf1', { state: 'up', probesAnswered: 13, target: '10.100.0.8', failures: 0, rttMs: 2.1, lastOkAt: h.daemon.clockNow() });
+    await page.waitForSelector('section.tunnel[data-tunnel="cf1"][data-health="up"] p.probe[data-probe="up"]', { timeout: 15_000 });
+    expect(await page.textContent('section.tunnel[data-tunnel="cf1"] p.probe')).toContain('RTT 2.1 ms');
   });
 
   it('system and live logs', async () => {
