@@ -146,7 +146,6 @@ function requestDeadline(req: IncomingMessage, l: ConnectionLimits): void {
   const path = (req.url ?? '').split('?')[0]!;
   const upload = req.method === 'POST' && UPLOAD_PATHS.has(path);
   const started = Date.now();
-  let received = 0;
   const timers: NodeJS.Timeout[] = [];
   const kill = (): void => {
     if (!req.complete) req.socket.destroy();
@@ -157,12 +156,13 @@ function requestDeadline(req: IncomingMessage, l: ConnectionLimits): void {
   if (!upload) {
     timers.push(setTimeout(kill, l.requestTimeoutMs));
   } else {
-    req.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-    });
+    // Counted on the socket, not with a 'data' listener: that would put the
+    // request stream into flowing mode before the route pipes it to the spool.
+    const base = req.socket.bytesRead;
     timers.push(setTimeout(kill, l.uploadTimeoutMs));
     const rateCheck = (): void => {
       const secs = (Date.now() - started) / 1000;
+      const received = req.socket.bytesRead - base;
       if (!req.complete && received / secs < l.uploadMinBytesPerSec) return kill();
       timers.push(setTimeout(rateCheck, l.requestTimeoutMs).unref());
     };
