@@ -1,5 +1,5 @@
 /**
- * npm run fuzz -- --target <name|all> [--runs N] [--seed S] [--timeout MS] [--max-growth MIB] [--json]
+ * npm run fuzz -- --target <name|all> [--runs N] [--seed S] [--timeout MS] [--max-growth MIB] [--progress SEC] [--json] [--list]
  *
  * Runs each target in a worker thread with a watchdog: an input that does
  * not return within --timeout ms is saved to fuzz/crashes/<target>/ as a
@@ -24,10 +24,12 @@ interface Args {
   timeoutMs: number;
   maxGrowthMiB: number;
   json: boolean;
+  /** Print a progress line every this many seconds (0 = never). */
+  progressSec: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { target: '', runs: 100_000, seed: 1, timeoutMs: 2000, maxGrowthMiB: 48, json: false };
+  const a: Args = { target: '', runs: 100_000, seed: 1, timeoutMs: 2000, maxGrowthMiB: 48, json: false, progressSec: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[i + 1];
@@ -45,10 +47,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--timeout') a.timeoutMs = num();
     else if (k === '--max-growth') a.maxGrowthMiB = num();
     else if (k === '--json') a.json = true;
+    else if (k === '--progress') a.progressSec = num();
     else if (k === '--list') {
       for (const t of TARGETS) console.log(`${t.name.padEnd(14)} ${t.description}`);
       process.exit(0);
-    } else throw new Error(`unknown argument ${k} (--target, --runs, --seed, --timeout, --max-growth, --json, --list)`);
+    } else throw new Error(`unknown argument ${k} (--target, --runs, --seed, --timeout, --max-growth, --progress, --json, --list)`);
   }
   if (!a.target) throw new Error(`--target is required: ${TARGETS.map((t) => t.name).join(', ')} or all`);
   return a;
@@ -72,6 +75,10 @@ export interface TargetReport {
 }
 
 const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+
+/** The target in progress, for the partial report on SIGTERM / SIGINT. */
+let current: { name: string; done: number; crashes: number; hangs: number; t0: number } | undefined;
+const finished: string[] = [];
 
 async function runTarget(name: string, a: Args): Promise<TargetReport> {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -97,8 +104,15 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
     const outcome = await new Promise<{ kind: 'done'; result: { runs: number; crashes: number; hangs: number; behaviours: number } } | { kind: 'hang'; at: number } | { kind: 'error'; error: Error }>((resolve) => {
       let last = -1;
       let lastChange = Date.now();
+      let lastReport = Date.now();
       const timer = setInterval(() => {
         rssMax = Math.max(rssMax, process.memoryUsage().rss);
+        if (a.progressSec && Date.now() - lastReport >= a.progressSec * 1000) {
+          lastReport = Date.now();
+          const n = done + Atomics.load(view, 0);
+          console.log(`  .. ${name}: ${n} inputs, ${Math.round(n / ((Date.now() - t0) / 1000))}/s, RSS ${mib(process.memoryUsage().rss)} MiB, heap ${Math.round(Atomics.load(view, 2) / 102.4) / 10} MiB`);
+        }
+        current = { name, done: done + Atomics.load(view, 0), crashes, hangs, t0 };
         const n = Atomics.load(view, 0);
         if (n !== last) {
           last = n;
@@ -174,6 +188,8 @@ async function main(): Promise<void> {
     const r = await runTarget(n, a);
     if (r.memoryGrowth) saveCrash(n, 'memory', new Uint8Array(0), `heap after GC grew from ${r.heapAt10MiB} MiB (10% of the run) to ${r.heapEndMiB} MiB`);
     reports.push(r);
+    finished.push(`${r.target} ${r.runs} inputs, ${r.rate}/s, crashes ${r.crashes}, hangs ${r.hangs}${r.memoryGrowth ? ', MEMORY GROWTH' : ''}`);
+    current = undefined;
     if (!a.json)
       console.log(
         `  inputs ${r.runs}  ${r.rate}/s  ${r.seconds}s  crashes ${r.crashes}  hangs ${r.hangs}  behaviours ${r.behaviours}  ` +
@@ -186,6 +202,14 @@ async function main(): Promise<void> {
   else console.log(`total ${total} inputs, ${bad ? 'FAILURES (see fuzz/crashes/)' : 'no crashes, hangs or memory growth'}`);
   process.exit(bad ? 1 : 0);
 }
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const)
+  process.on(sig, () => {
+    // Stopped early: report what ran (finished targets and the one in progress).
+    for (const f of finished) console.log(`finished: ${f}`);
+    if (current) console.log(`stopped: ${current.name} after ${current.done} inputs, ${Math.round(current.done / ((Date.now() - current.t0) / 1000))}/s, crashes ${current.crashes}, hangs ${current.hangs} (worker-reported crashes are in fuzz/crashes/)`);
+    process.exit(130);
+  });
 
 main().catch((e) => {
   console.error(e instanceof Error ? e.message : e);
