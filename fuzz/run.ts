@@ -82,7 +82,7 @@ const finished: string[] = [];
 
 async function runTarget(name: string, a: Args): Promise<TargetReport> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const ints = new SharedArrayBuffer(16);
+  const ints = new SharedArrayBuffer(20);
   const cur = new SharedArrayBuffer(1 << 20);
   const view = new Int32Array(ints);
   let remaining = a.runs;
@@ -99,6 +99,7 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
   while (remaining > 0) {
     Atomics.store(view, 0, 0);
     Atomics.store(view, 3, 0);
+    Atomics.store(view, 4, 0);
     const wd: WorkerInput = { target: name, runs: remaining, seed, timeoutMs: a.timeoutMs, ints, cur };
     const w = new Worker(join(here, 'worker.js'), { workerData: wd });
     const outcome = await new Promise<{ kind: 'done'; result: { runs: number; crashes: number; hangs: number; behaviours: number } } | { kind: 'hang'; at: number } | { kind: 'error'; error: Error }>((resolve) => {
@@ -114,7 +115,9 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
         }
         current = { name, done: done + Atomics.load(view, 0), crashes, hangs, t0 };
         const n = Atomics.load(view, 0);
-        if (n !== last) {
+        // The watchdog starts with the first input (worker start-up and corpus setup are not an input).
+        if (Atomics.load(view, 4) === 0) lastChange = Date.now();
+        else if (n !== last) {
           last = n;
           lastChange = Date.now();
         } else if (Date.now() - lastChange > a.timeoutMs + 500) {

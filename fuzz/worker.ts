@@ -15,7 +15,7 @@ export interface WorkerInput {
   runs: number;
   seed: number;
   timeoutMs: number;
-  /** [0] inputs done, [1] current input length, [2] heap KiB after GC (latest), [3] heap KiB after GC at 10% */
+  /** [0] inputs done, [1] current input length, [2] heap KiB after GC (latest), [3] heap KiB after GC at 10%, [4] 1 once the first input started */
   ints: SharedArrayBuffer;
   /** The input being run. */
   cur: SharedArrayBuffer;
@@ -40,6 +40,7 @@ const res = fuzzLoop(target, loadCorpus(w.target), {
     cur.set(input.subarray(0, len));
     Atomics.store(ints, 1, len);
     Atomics.store(ints, 0, n);
+    Atomics.store(ints, 4, 1);
   },
   progressEvery: sampleEvery,
   progress(done) {
