@@ -51,6 +51,9 @@ export interface LoopResult {
   slowestMs: number;
 }
 
+/** Behaviour signatures kept (bounded, so the harness itself never grows without limit). */
+const MAX_SIGNATURES = 50_000;
+
 export function fuzzLoop<C>(target: FuzzTarget<C>, corpus: readonly Uint8Array[], opts: LoopOptions): LoopResult {
   if (!corpus.length) throw new Error(`${target.name}: empty corpus (run npm run fuzz:corpus)`);
   const ctx = target.setup();
@@ -109,7 +112,7 @@ export function fuzzLoop<C>(target: FuzzTarget<C>, corpus: readonly Uint8Array[]
         opts.onFinding?.(f);
       }
     }
-    if (!seen.has(sig)) {
+    if (seen.size < MAX_SIGNATURES && !seen.has(sig)) {
       seen.add(sig);
       if (!fromCorpus && pool.length < maxPool) pool.push(input);
     }
