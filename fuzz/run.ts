@@ -72,6 +72,8 @@ export interface TargetReport {
   heapEndMiB: number;
   memoryGrowth: boolean;
   restarts: number;
+  /** Slowest input (ms, confirmed by a second run). */
+  slowestMs: number;
 }
 
 const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
@@ -91,6 +93,7 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
   let hangs = 0;
   let behaviours = 0;
   let restarts = 0;
+  let slowest = 0;
   const t0 = Date.now();
   const rssStart = process.memoryUsage().rss;
   let rssMax = rssStart;
@@ -102,7 +105,7 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
     Atomics.store(view, 4, 0);
     const wd: WorkerInput = { target: name, runs: remaining, seed, timeoutMs: a.timeoutMs, ints, cur };
     const w = new Worker(join(here, 'worker.js'), { workerData: wd });
-    const outcome = await new Promise<{ kind: 'done'; result: { runs: number; crashes: number; hangs: number; behaviours: number } } | { kind: 'hang'; at: number } | { kind: 'error'; error: Error }>((resolve) => {
+    const outcome = await new Promise<{ kind: 'done'; result: { runs: number; crashes: number; hangs: number; behaviours: number; slowestMs: number } } | { kind: 'hang'; at: number } | { kind: 'error'; error: Error }>((resolve) => {
       let last = -1;
       let lastChange = Date.now();
       let lastReport = Date.now();
@@ -158,6 +161,7 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
     crashes += outcome.result.crashes;
     hangs += outcome.result.hangs;
     behaviours = Math.max(behaviours, outcome.result.behaviours);
+    slowest = Math.max(slowest, outcome.result.slowestMs);
   }
   const heapEnd = Atomics.load(view, 2);
   const seconds = (Date.now() - t0) / 1000;
@@ -177,6 +181,7 @@ async function runTarget(name: string, a: Args): Promise<TargetReport> {
     heapEndMiB: Math.round((heapEnd / 1024) * 10) / 10,
     memoryGrowth: growth,
     restarts,
+    slowestMs: Math.round(slowest * 10) / 10,
   };
 }
 
