@@ -21,7 +21,8 @@ import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { RecordingLab, labTunnel, type RecordedIkeKeys } from './lib/lab.js';
 import { corpusDir } from './lib/corpus.js';
-import { decodeHeaderOnly, decodeProtected, isFragment } from '../firmware/ikev2/codec/index.js';
+import { decodeHeaderOnly, decodeProtected, encodePlain, isFragment, Reassembler } from '../firmware/ikev2/codec/index.js';
+import type { DecodedMessage } from '../firmware/ikev2/codec/types.js';
 import { ExchangeType } from '../firmware/ikev2/constants.js';
 import { EspSa } from '../firmware/dataplane/esp/sa.js';
 import { ConfigStore } from '../firmware/store/store.js';
@@ -96,6 +97,10 @@ function main(): void {
   writeFileSync(join(corpusDir('sk-decrypt'), 'keys.json'), JSON.stringify(keys, null, 1) + '\n');
   writeFileSync(join(corpusDir('reassembly'), 'keys.json'), JSON.stringify(keys, null, 1) + '\n');
   const fragSets = new Map<string, { keyIdx: number; dir: number; frames: Uint8Array[] }>();
+  const reassembler = new Reassembler({ rules: false });
+  // The inner payloads of protected messages, re-encoded as plain messages, so ike-parse reaches
+  // every payload decoder (TS, IDi/IDr, AUTH, CP, Delete... only ever travel encrypted).
+  const plainOf = (m: DecodedMessage, label: string) => put('ike-parse', `plain-${label}`, encodePlain({ ...m, encrypted: false }));
   for (const r of runs)
     for (const d of r.lab.datagrams) {
       const h = decodeHeaderOnly(d.data);
@@ -118,6 +123,11 @@ function main(): void {
       put('sk-decrypt', `${ex}-wire`, Uint8Array.from([keyIdx, dir, ...d.data]));
       const resealed = packReseal(d.data, keys[keyIdx]!, dir);
       put('sk-decrypt', `${ex}-reseal`, Uint8Array.from([keyIdx, dir | 2, ...resealed]));
+      if (!isFragment(decoded)) plainOf(decoded, `${ex}-${h.response ? 'resp' : 'req'}`);
+      else {
+        const whole = reassembler.add(`${keyIdx}|${dir}`, decoded);
+        if (whole) plainOf(whole, `${ex}-${h.response ? 'resp' : 'req'}-reassembled`);
+      }
       if (isFragment(decoded)) {
         const k = `${keyIdx}|${dir}|${h.messageId}|${h.response}`;
         const set = fragSets.get(k) ?? { keyIdx, dir, frames: [] };
@@ -146,7 +156,9 @@ function main(): void {
       const pkts: { kind: 0 | 1; bytes: Uint8Array }[] = [];
       inner.forEach((p, i) => {
         const nh = p[0]! >> 4 === 6 ? 41 : 4;
-        pkts.push({ kind: 0, bytes: sender.encapsulate(p, nh, undefined, { seq: esn ? 0x1_0000_0000 + i + 1 : i + 1 })!.slice() });
+        // AES-CBC takes a random IV: fix it so that a re-run reproduces the corpus byte for byte.
+        const iv = sender.transform.ivSize === 16 ? new Uint8Array(16).fill(0x40 + i) : undefined;
+        pkts.push({ kind: 0, bytes: sender.encapsulate(p, nh, undefined, { seq: esn ? 0x1_0000_0000 + i + 1 : i + 1, ...(iv ? { iv } : {}) })!.slice() });
       });
       // Resealed form: the same inner packets at chosen sequence numbers (reordered, one duplicate).
       const seqs = [5, 3, 9, 3];

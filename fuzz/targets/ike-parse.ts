@@ -8,6 +8,16 @@
 import { decodeChain, decodeHeaderOnly, decodePlain, encodePlain, isCodecError } from '../../firmware/ikev2/codec/index.js';
 import { errSig, InvariantError, type FuzzTarget } from '../lib/target.js';
 import type { Message } from '../../firmware/ikev2/codec/types.js';
+import { mutateChain } from '../lib/chain.js';
+import type { CustomMutator } from '../lib/mutate.js';
+
+/** Payload-aware mutations of the chain after the IKE header; the header's Length follows. */
+const chainMutators: CustomMutator[] = [0, 1, 2, 3, 4].map((op) => (input, a, b) => {
+  if (input.length < 32) return input;
+  const { out } = mutateChain(input, 28, input.length, 16, op, a, b);
+  if (out !== input) new DataView(out.buffer, out.byteOffset).setUint32(24, out.length);
+  return out;
+});
 
 export function canon(v: unknown): string {
   return JSON.stringify(v, (k, x) => (k === 'raw' ? undefined : x instanceof Uint8Array ? `#${Buffer.from(x).toString('hex')}` : x));
@@ -64,6 +74,7 @@ export const ikeParse: FuzzTarget<null> = {
     }
     return sigs.join('|');
   },
+  mutators: chainMutators,
   maxLen: 16384,
 };
 

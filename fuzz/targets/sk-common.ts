@@ -78,7 +78,7 @@ export function reseal(input: Uint8Array, c: SkCipher, ivSeed: number): Uint8Arr
 }
 
 /** Offset of the SK/SKF payload in a prefix: follow the chain from the header (bounded). */
-function locateSk(prefix: Uint8Array): number {
+export function locateSk(prefix: Uint8Array): number {
   if (prefix.length < 28) return -1;
   let next = prefix[16]!;
   let at = 28;

@@ -16,7 +16,37 @@ import type { SkCipher } from '../../firmware/crypto/types.js';
 import { loadCorpus, loadCorpusJson } from '../lib/corpus.js';
 import type { RecordedIkeKeys } from '../lib/lab.js';
 import { errSig, InvariantError, type FuzzTarget } from '../lib/target.js';
-import { cipherTable, reseal } from './sk-common.js';
+import { cipherTable, locateSk, reseal } from './sk-common.js';
+import { mutateChain } from '../lib/chain.js';
+import type { CustomMutator } from '../lib/mutate.js';
+
+/**
+ * Payload-aware mutations of the inner chain of a reseal-form input
+ * ([key][flags][u16 prefix length][prefix][inner payloads, padding, pad length]);
+ * the padding stays, the target fixes the outer lengths when it seals.
+ */
+export function innerChainMutator(op: number, headerLen: number): CustomMutator {
+  return (input, a, b) => {
+    if (input.length < headerLen + 2 + 28) return input;
+    const pLen = (input[headerLen]! << 8) | input[headerLen + 1]!;
+    const pStart = headerLen + 2;
+    if (pStart + pLen >= input.length) return input;
+    const prefix = input.subarray(pStart, pStart + pLen);
+    const sk = locateSk(prefix);
+    if (sk < 0) return input;
+    const padLen = input[input.length - 1]!;
+    const end = input.length - 1 - padLen;
+    const start = pStart + pLen;
+    if (end <= start) return input;
+    return mutateChain(input, start, end, pStart + sk, op, a, b).out;
+  };
+}
+
+const resealMutators: CustomMutator[] = [0, 1, 2, 3, 4].map((op) => {
+  const m = innerChainMutator(op, 2);
+  // Only reseal-form inputs (flags bit 1) have a plaintext chain.
+  return (input, a, b) => (input.length > 2 && (input[1]! & 2) !== 0 ? m(input, a, b) : input);
+});
 import { createHash } from 'node:crypto';
 
 export interface SkCtx {
@@ -62,5 +92,6 @@ export const skDecrypt: FuzzTarget<SkCtx> = {
     }
     return r.sig;
   },
+  mutators: resealMutators,
   maxLen: 8192,
 };
