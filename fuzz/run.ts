@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     current = undefined;
     if (!a.json)
       console.log(
-        `  inputs ${r.runs}  ${r.rate}/s  ${r.seconds}s  crashes ${r.crashes}  hangs ${r.hangs}  behaviours ${r.behaviours}  ` +
+        `  inputs ${r.runs}  ${r.rate}/s  ${r.seconds}s  crashes ${r.crashes}  hangs ${r.hangs}  behaviours ${r.behaviours}  slowest ${r.slowestMs} ms  ` +
           `RSS ${r.rssStartMiB} -> ${r.rssEndMiB} MiB (max ${r.rssMaxMiB})  heap ${r.heapAt10MiB} -> ${r.heapEndMiB} MiB${r.memoryGrowth ? '  MEMORY GROWTH' : ''}`,
       );
   }
