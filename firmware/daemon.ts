@@ -394,6 +394,7 @@ export class Daemon {
       c.packetsIn = cin.packets;
       c.replayDrops = cin.replayDrops;
       c.authFailures = cin.authFailures;
+      if (cin.malformedDrops !== undefined) c.malformedDrops = cin.malformedDrops;
       c.lastInAt = cin.lastUsed;
     }
     if (cout) {

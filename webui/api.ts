@@ -22,7 +22,7 @@ import type { WebContext } from './app.js';
 
 type Obj = Record<string, unknown>;
 
-const int = (v: unknown, lo = 1, hi = 1e9): number | undefined => {
+export const int = (v: unknown, lo = 1, hi = 1e9): number | undefined => {
   const s = typeof v === 'number' ? String(v) : v;
   if (typeof s !== 'string' || !/^\d{1,10}$/.test(s)) return undefined;
   const n = Number(s);
@@ -38,7 +38,7 @@ function bodyOf(req: Request): Obj {
   return b && typeof b === 'object' && !Array.isArray(b) && !Buffer.isBuffer(b) ? (b as Obj) : {};
 }
 
-function changeFields(b: Obj): { comment?: string; confirmTimeoutSec?: number } {
+export function changeFields(b: Obj): { comment?: string; confirmTimeoutSec?: number } {
   const out: { comment?: string; confirmTimeoutSec?: number } = {};
   if (b.comment !== undefined) {
     if (typeof b.comment !== 'string' || b.comment.length > 2000) throw bad('comment must be a string of at most 2000 characters');

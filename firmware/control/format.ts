@@ -76,7 +76,7 @@ function child(c: ChildSaStatus, now: number | undefined): string[] {
   if (c.bytesIn !== undefined || c.bytesOut !== undefined) {
     const last = (t: number | undefined) => (t && now !== undefined ? `, last ${formatDuration(now - t)} ago` : '');
     lines.push(
-      `    in  ${formatBytes(c.bytesIn ?? 0)}, ${c.packetsIn ?? 0} packets${last(c.lastInAt)}; replay drops ${c.replayDrops ?? 0}, ICV failures ${c.authFailures ?? 0}`,
+      `    in  ${formatBytes(c.bytesIn ?? 0)}, ${c.packetsIn ?? 0} packets${last(c.lastInAt)}; replay drops ${c.replayDrops ?? 0}, ICV failures ${c.authFailures ?? 0}${c.malformedDrops !== undefined ? `, malformed ${c.malformedDrops}` : ''}`,
       `    out ${formatBytes(c.bytesOut ?? 0)}, ${c.packetsOut ?? 0} packets${last(c.lastOutAt)}`,
     );
   }
@@ -123,6 +123,9 @@ export function formatStatus(sas: IkeSaStatus[], opts: { now?: number; configure
     if (sa.lastError) lines.push(`  last error: ${sa.lastError}`);
     const hl = healthLine(sa.health, opts.now);
     if (hl) lines.push(`  ${hl}`);
+    const d = sa.drops;
+    if (d && d.replay + d.auth + d.malformed + d.unexpected > 0)
+      lines.push(`  dropped IKE messages: replayed ${d.replay}, ICV failures ${d.auth}, malformed ${d.malformed}, unexpected ${d.unexpected}`);
     for (const c of sa.children) lines.push(...child(c, opts.now));
   }
   if (sas.length === 0) lines.push('no IKE SAs');

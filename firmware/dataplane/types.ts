@@ -66,6 +66,8 @@ export interface SaCounters {
   packets: number;
   replayDrops: number;
   authFailures: number;
+  /** Malformed inbound packets (userspace data plane; the kernel does not report it). */
+  malformedDrops?: number;
   /** ms timestamp of the last packet, 0 if none. */
   lastUsed: number;
 }

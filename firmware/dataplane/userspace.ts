@@ -324,7 +324,7 @@ export class UserspaceDataPlane implements DataPlane {
 
   async querySa(spi: number, direction: 'in' | 'out'): Promise<SaCounters | undefined> {
     const s = (direction === 'in' ? this.sadIn : this.sadOut).get(spi);
-    return s ? { ...s.counters } : undefined;
+    return s ? { ...s.counters, ...(direction === 'in' ? { malformedDrops: s.malformed } : {}) } : undefined;
   }
 
   onEvent(cb: (e: DataPlaneEvent) => void): void {

@@ -127,6 +127,8 @@ export interface ChildSaStatus {
   replayDrops?: number;
   /** Inbound packets whose ICV did not verify (RFC 4303 §3.4.4). */
   authFailures?: number;
+  /** Inbound packets dropped as malformed (bad length, padding, next header or inner IP packet); userspace data plane only. */
+  malformedDrops?: number;
   /** Clock ms of the last inbound / outbound packet, 0 if none. */
   lastInAt?: number;
   lastOutAt?: number;
@@ -161,6 +163,12 @@ export interface IkeSaStatus {
   /** Times this IKE SA lineage was rekeyed. */
   rekeys: number;
   lastError: string | null;
+  /**
+   * Inbound IKE messages for this SA dropped with no effect, by reason
+   * (replayed / ICV failure / malformed / unexpected Message ID), and
+   * byte-identical request retransmissions answered from the response cache.
+   */
+  drops?: { replay: number; auth: number; malformed: number; unexpected: number; retransmits: number };
   children: ChildSaStatus[];
   /** The tunnel's health (firmware/health/types.ts), filled in by the daemon like the counters; the engine never sets it. */
   health?: import('../health/types.js').TunnelHealth;

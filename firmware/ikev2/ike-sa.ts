@@ -18,7 +18,7 @@ import { ExchangeType, IKE_HEADER_LEN, NotifyName } from './constants.js';
 /** Grace period for unauthenticated IKE_SA_INIT error responses (RFC 7296 §2.21.1). */
 const INIT_ERROR_GRACE_MS = 1500;
 import type { DecodedMessage, IkeHeader, Message, Payload } from './codec/types.js';
-import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler, isAuthenticatedError, UnsupportedCriticalPayloadError } from './codec/index.js';
+import { encodePlain, encodeProtected, decodePlain, decodeProtected, Reassembler, isAuthenticatedError, UnsupportedCriticalPayloadError, AuthTagError } from './codec/index.js';
 import type { Ctx } from './context.js';
 import type { ChosenAlgorithms } from './sa/proposal.js';
 import type { IkeKeys } from './sa/keymat.js';
@@ -170,6 +170,20 @@ export class IkeSa {
   readonly followups = new Map<string, unknown>();
   /** Lifecycle timers, installed by the engine (rekeys, expiry, DPD). */
   lifecycle: { deadline(): number | undefined; run(now: number): void; activity(at: number | undefined, now: number): void } | undefined;
+
+  /**
+   * Inbound messages for this SA dropped without any effect (RFC 7296 §2.21:
+   * unauthenticated or out-of-window input is discarded), by reason:
+   *   replay      a request or response whose Message ID was already used
+   *               (a retransmitted request byte-identical to the last one is
+   *               answered from the cache instead and counted in `retransmits`)
+   *   auth        ICV / AEAD tag did not verify (bit flips, wrong keys)
+   *   malformed   structure wrong before or without authentication (truncated,
+   *               bad lengths, SKF without negotiated fragmentation)
+   *   unexpected  a Message ID ahead of the window, or a response to nothing
+   * Shown in `pqgate status --json` (IkeSaStatus.drops).
+   */
+  readonly drops = { replay: 0, auth: 0, malformed: 0, unexpected: 0, retransmits: 0 };
 
   // message IDs (RFC 7296 §2.2)
   nextSendMid = 0;
@@ -473,7 +487,10 @@ export class IkeSa {
     const r = decodeProtected(data, this.cipherIn);
     if ('kind' in r && r.kind === 'fragment') {
       if (!this.fragmentation) throw new Error('SKF received but fragmentation was not negotiated');
-      return this.reassembler.add(`${header.response ? 'r' : 'q'}${header.messageId}`, r);
+      const st = this.reassembler.addDetailed(`${header.response ? 'r' : 'q'}${header.messageId}`, r);
+      // A fragment we already hold (RFC 7383 §2.6: first copy wins) is a replay; so is a smaller Total Fragments.
+      if (st.status === 'dropped') this.drops.replay++;
+      return st.status === 'complete' ? st.message : undefined;
     }
     return r as DecodedMessage;
   }
@@ -481,6 +498,8 @@ export class IkeSa {
   private receiveResponse(data: Uint8Array, header: IkeHeader, from: Endpoint, to: Endpoint): void {
     const o = this.outstanding;
     if (!o || header.messageId !== o.sent.mid || header.exchange !== o.spec.exchange) {
+      if (header.messageId < (o ? o.sent.mid : this.nextSendMid)) this.drops.replay++;
+      else this.drops.unexpected++;
       this.log('debug', `dropping unexpected response mid ${header.messageId}`);
       return;
     }
@@ -488,6 +507,7 @@ export class IkeSa {
     try {
       msg = this.decrypt(data, header);
     } catch (e) {
+      this.countDrop(e);
       this.log('debug', `dropping response mid ${header.messageId}: ${(e as Error).message}`);
       return;
     }
@@ -541,16 +561,22 @@ export class IkeSa {
       // RFC 7296 §2.1: retransmit the response to a retransmitted request. A
       // retransmission is byte-identical; for fragmented requests, react to
       // fragment 1 only (RFC 7383 §2.6.1) so we do not amplify.
-      if (sha256hex(data) === lr.requestHash) this.transmit(lr.datagrams, this.local, from);
+      if (sha256hex(data) === lr.requestHash) {
+        this.drops.retransmits++;
+        this.transmit(lr.datagrams, this.local, from);
+      } else this.drops.replay++; // same Message ID, other bytes: a tampered or forged copy
       return;
     }
     if (mid !== this.nextRecvMid) {
+      if (mid < this.nextRecvMid) this.drops.replay++;
+      else this.drops.unexpected++;
       this.log('debug', `dropping request with unexpected mid ${mid} (want ${this.nextRecvMid})`);
       return;
     }
     if (!REQUEST_EXCHANGES.has(header.exchange)) {
       // IKE_SA_INIT requests only reach an SA as retransmissions (handled
       // above); anything else would be parsed unprotected. Drop it.
+      this.drops.malformed++;
       this.log('debug', `dropping ${exchangeName(header.exchange)} request inside an IKE SA`);
       return;
     }
@@ -572,6 +598,7 @@ export class IkeSa {
         ] as Payload[]);
         return;
       }
+      this.countDrop(e);
       this.log('debug', `dropping request mid ${mid}: ${(e as Error).message}`);
       return;
     }
@@ -597,6 +624,11 @@ export class IkeSa {
       this.fail(`processing ${exchangeName(header.exchange)} request failed: ${(e as Error).message}`);
     }
     this.pump();
+  }
+
+  private countDrop(e: unknown): void {
+    if (e instanceof AuthTagError) this.drops.auth++;
+    else this.drops.malformed++;
   }
 
   private readonly firstFragment = new Map<number, Uint8Array>();

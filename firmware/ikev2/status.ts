@@ -53,6 +53,7 @@ export function ikeSaStatus(sa: IkeSa): IkeSaStatus {
     rekeyAt: sa.rekeyAt ?? null,
     rekeys: sa.rekeys,
     lastError: sa.lastError,
+    drops: { ...sa.drops },
     children,
   };
 }

@@ -53,7 +53,7 @@ describe('pqgate client commands', () => {
     expect(r.out).toContain('  authentication: local psk / remote psk');
     expect(r.out).toMatch(/^ {2}not rekeyed yet, next rekey in 2\dh\d+m$/m); // the engine spreads rekeys (jitter)
     expect(r.out).toMatch(/^ {2}child a #\d+: INSTALLED, \d+s, ESP in UDP AES_GCM_16_256$/m);
-    expect(r.out).toMatch(/^ {4}in {2}0 B, 0 packets; replay drops 0, ICV failures 0$/m);
+    expect(r.out).toMatch(/^ {4}in {2}0 B, 0 packets; replay drops 0, ICV failures 0, malformed 0$/m);
     expect(r.out).toMatch(/^ {4}out 0 B, 0 packets$/m);
     expect(r.out).toMatch(/^ {4}not rekeyed yet, next rekey in [67]h\d+m$/m);
     expect(r.out).toContain('configured tunnels without an IKE SA: c');

@@ -14,6 +14,7 @@
  */
 import { concat, hex } from '../../util/bytes.js';
 import { FragmentLimitError, markAuthenticated } from './errors.js';
+import { ParseError } from '../../util/errors.js';
 import { reassembledIntAuthA, type FragmentInfo } from './message.js';
 import { decodeChain } from './payloads.js';
 import { validateMessage } from './rules.js';
@@ -77,6 +78,10 @@ export class Reassembler {
 
   addDetailed(scope: string, frag: FragmentInfo): ReassemblyResult {
     const h = frag.header;
+    // decodeProtected already enforces RFC 7383 §2.5 (1 <= number <= total); re-checked here because
+    // a number outside the set would leave a hole that assemble() reads as a missing fragment.
+    if (!Number.isInteger(frag.number) || !Number.isInteger(frag.total) || frag.total < 1 || frag.number < 1 || frag.number > frag.total)
+      throw new ParseError(`SKF Fragment Number ${frag.number} outside 1..${frag.total}`, 0, 53);
     const key = `${scope}|${hex(h.spiI)}${hex(h.spiR)}|${h.messageId}|${h.response ? 'R' : ''}${h.initiator ? 'I' : ''}|${h.exchange}`;
     let e = this.sets.get(key);
     if (frag.total > this.maxFragments) {
