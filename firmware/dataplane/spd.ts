@@ -99,8 +99,17 @@ function anyMatch(sels: CompiledSelector[], pkt: Uint8Array, f: Flow, addrOff: n
   return false;
 }
 
+/** Stable insert by rank: equal ranks keep installation order. */
+function insertByRank(list: SpdEntry[], e: SpdEntry): void {
+  let i = list.length;
+  while (i > 0 && cmpRank(list[i - 1]!.rank, e.rank) > 0) i--;
+  list.splice(i, 0, e);
+}
+
 export class Spd {
   private readonly outbound: SpdEntry[] = [];
+  /** The outbound entries again, per interface id (same order): a route-based TUN checks only its own. */
+  private readonly outboundByIf = new Map<number, SpdEntry[]>();
   private readonly inbound = new Map<number, SpdEntry[]>();
   private readonly keys = new Map<string, SpdEntry>();
 
@@ -119,10 +128,10 @@ export class Spd {
     const e: SpdEntry = { key, spec: p, local, remote, rank: rank(local, remote) };
     this.keys.set(key, e);
     if (p.direction === 'out') {
-      // Stable insert by rank: equal ranks keep installation order.
-      let i = this.outbound.length;
-      while (i > 0 && cmpRank(this.outbound[i - 1]!.rank, e.rank) > 0) i--;
-      this.outbound.splice(i, 0, e);
+      insertByRank(this.outbound, e);
+      const perIf = this.outboundByIf.get(p.ifId) ?? [];
+      insertByRank(perIf, e);
+      this.outboundByIf.set(p.ifId, perIf);
     } else {
       const list = this.inbound.get(p.reqid) ?? [];
       list.push(e);
@@ -136,7 +145,12 @@ export class Spd {
     const e = this.keys.get(key);
     if (!e) return undefined;
     this.keys.delete(key);
-    if (p.direction === 'out') this.outbound.splice(this.outbound.indexOf(e), 1);
+    if (p.direction === 'out') {
+      this.outbound.splice(this.outbound.indexOf(e), 1);
+      const perIf = this.outboundByIf.get(p.ifId)!;
+      perIf.splice(perIf.indexOf(e), 1);
+      if (perIf.length === 0) this.outboundByIf.delete(p.ifId);
+    }
     else {
       const list = this.inbound.get(p.reqid)!;
       list.splice(list.indexOf(e), 1);
@@ -147,8 +161,9 @@ export class Spd {
 
   /** First outbound policy (by specificity) on interface `ifId` matching a packet leaving for the tunnel. */
   lookupOut(pkt: Uint8Array, f: Flow, ifId: number): SpdEntry | undefined {
-    for (const e of this.outbound) {
-      if (e.spec.ifId !== ifId) continue;
+    const list = this.outboundByIf.get(ifId);
+    if (!list) return undefined;
+    for (const e of list) {
       if (anyMatch(e.local, pkt, f, f.srcOff, f.sport) && anyMatch(e.remote, pkt, f, f.dstOff, f.dport)) return e;
     }
     return undefined;
@@ -174,6 +189,7 @@ export class Spd {
 
   clear(): void {
     this.outbound.length = 0;
+    this.outboundByIf.clear();
     this.inbound.clear();
     this.keys.clear();
   }

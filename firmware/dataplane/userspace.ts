@@ -6,8 +6,9 @@
  * Pipeline (RFC 4301 §5.1 outbound, §5.2 inbound):
  *
  *   TUN read batch ─► parse flow ─► SA choice ─► MSS clamp ─► PMTU check ─► ESP encap ─► sendUdp
- *     route-based (ifId > 0): one TUN per tunnel; everything it emits goes into
- *       the tunnel's newest live outbound SA.
+ *     route-based (ifId > 0): one TUN per tunnel; what it emits goes into the
+ *       tunnel's newest live outbound SA if it matches one of the interface's
+ *       outbound policies (else dropped, counted as noPolicy).
  *     policy-based (ifId = 0): one shared TUN; SPD lookup on (src, dst, proto,
  *       ports); routes for the remote selectors point at the TUN.
  *     packets that would not fit the path MTU after ESP overhead: ICMP
@@ -435,11 +436,20 @@ export class UserspaceDataPlane implements DataPlane {
     }
     let s: SaState | undefined;
     if (dev.ifId !== 0) {
+      // Only traffic inside the Child SA's selectors may use it (RFC 4301 §5.1, RFC 7296 §2.9),
+      // as on a kernel XFRM interface (no matching policy: XfrmOutNoPols). The kernel's own
+      // chatter on the TUN (IPv6 router solicitations from its fe80:: address) must not go
+      // into an IPv4-only SA: the peer drops it after decryption (RFC 4301 §5.2) and it leaks
+      // the device's link-local address (docs/testing.md, traffic test).
+      const e = this.spd.lookupOut(pkt, f, dev.ifId);
+      if (!e) {
+        this.stats.noPolicy++;
+        return;
+      }
       s = newestLive(this.outByIf.get(dev.ifId));
       if (!s) {
         this.stats.noSa++;
-        const e = this.spd.lookupOut(pkt, f, dev.ifId);
-        if (e) this.acquire(e.spec.reqid);
+        this.acquire(e.spec.reqid);
         return;
       }
     } else {

@@ -10,7 +10,7 @@ import { EspSa } from '../../firmware/dataplane/esp/sa.js';
 import { Encr } from '../../firmware/ikev2/constants.js';
 import { newFlow, parseFlow, internetChecksum } from '../../firmware/dataplane/ip.js';
 import {
-  A_OUTER, B_OUTER, MemoryNet, gateway, installChild, policySpec, tunOf, until, udp, tcpSyn, icmpEcho, ipv4, hexOf, l4Checksum, type ChildParams, type Gateway,
+  A_OUTER, B_OUTER, MemoryNet, gateway, installChild, policySpec, tunOf, until, udp, tcpSyn, icmpEcho, ipv4, ipv6, hexOf, l4Checksum, type ChildParams, type Gateway,
 } from './helpers.js';
 
 const route: ChildParams = { reqid: 1, ifId: 7, tunnel: 'site', spiAB: 0xa0000001, spiBA: 0xb0000001, aNet: ['198.51.100.0/24'], bNet: ['203.0.113.0/24'] };
@@ -59,6 +59,32 @@ describe('route-based tunnel (one TUN per tunnel)', () => {
     expect(qa).toMatchObject({ packets: 1, bytes: ping.length, replayDrops: 0, authFailures: 0, lastUsed: 1000 });
     expect(await b.dp.querySa(route.spiAB, 'in')).toMatchObject({ packets: 1, bytes: ping.length });
     expect(await a.dp.querySa(0xdead, 'in')).toBeUndefined();
+  });
+
+  it("sends only traffic inside the Child SA's selectors: the kernel's IPv6 router solicitations and off-selector IPv4 stay out", async () => {
+    // Seen in the strongSwan traffic test: the TUN's fe80:: address sent router solicitations
+    // (ICMPv6 133 to ff02::2, hop limit 255) and pqgate sealed them into the IPv4-only SA.
+    const net = new MemoryNet();
+    const [a, b] = pair(net);
+    await installChild(a, b, route);
+    const sealed: number[] = [];
+    net.tap = (d) => sealed.push(d.length);
+    const rs = ipv6('fe80::db5:dbfa:dbf6:295d', 'ff02::2', 58, Uint8Array.from([133, 0, 0, 0, 0, 0, 0, 0]));
+    rs[7] = 255;
+    const dad = ipv6('::', 'ff02::1:ff00:1', 58, Uint8Array.from([135, 0, 0, 0, 0, 0, 0, 0, ...new Uint8Array(16)]));
+    tunOf(a, 'pqsite').inject(rs);
+    tunOf(a, 'pqsite').inject(dad);
+    tunOf(a, 'pqsite').inject(icmpEcho('10.9.9.9', '203.0.113.20', 1, 1)); // source outside aNet
+    tunOf(a, 'pqsite').inject(icmpEcho('198.51.100.10', '192.0.2.77', 1, 1)); // destination outside bNet
+    const ping = icmpEcho('198.51.100.10', '203.0.113.20', 2, 1);
+    tunOf(a, 'pqsite').inject(ping);
+    await until(() => tunOf(b, 'pqsite').delivered.length === 1);
+    expect(hexOf(tunOf(b, 'pqsite').delivered[0]!)).toBe(hexOf(ping));
+    expect(sealed).toHaveLength(1);
+    expect(a.dp.stats.noPolicy).toBe(4);
+    expect(a.dp.stats.txEsp).toBe(1);
+    expect((await a.dp.querySa(route.spiAB, 'out'))!.packets).toBe(1);
+    expect(b.dp.stats.policyDrops).toBe(0);
   });
 
   it('bulk both ways over a lossy, reordering path: what arrives is intact, counters agree', async () => {
@@ -137,7 +163,7 @@ describe('route-based tunnel (one TUN per tunnel)', () => {
     await a.dp.deleteSa(route.spiAB, 'out');
     expect([...a.links.routes.get('pqsite')!]).toEqual(['203.0.113.0/24']);
     tunOf(a, 'pqsite').inject(udp('198.51.100.10', '203.0.113.20', 1, 2, new Uint8Array(4)));
-    expect(a.dp.stats.noSa).toBe(1);
+    expect(a.dp.stats.noPolicy).toBe(1); // the policy went first
     expect(net.sent).toBe(0);
     await a.dp.removeInterface(route.ifId);
     expect(tunOf(a, 'pqsite').closed).toBe(true);

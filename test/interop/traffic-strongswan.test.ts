@@ -222,19 +222,24 @@ describe.skipIf(!!skip)('traffic through pqgate <-> strongSwan 6.1 (userspace ES
           const inn = frames.filter((f) => parseInt(f.spi, 16) === spiIn);
           expect(out.length).toBeGreaterThan(10);
           expect(inn.length).toBeGreaterThan(10);
-          // Seen once in a CI rehearsal under load (1 run in ~10): the very first outbound frame (seq 1)
-          // was not decrypted while every later one was. Not reproduced on a quiet machine; until it is
-          // explained (open item in docs/testing.md), tolerate exactly that frame, keep the capture in
-          // test-artifacts and print what tshark makes of it.
+          // Every outbound frame must decrypt. The frames once reported undecrypted (seq 1, later 137/180/196
+          // under load) were the kernel's IPv6 router solicitations from the route-based TUN, sealed into the
+          // IPv4-only SA (the data plane now drops traffic outside the interface's policies) and not recognised
+          // as decrypted (espFrames looked only for an inner IPv4 header): docs/testing.md. On a failure the
+          // capture and key table stay in test-artifacts for analysis.
           const bad = out.filter((f) => !f.decrypted);
-          if (bad.length > 0) {
+          const offSelector = out.filter((f) => f.decrypted && f.inner!.family !== 4);
+          if (bad.length > 0 || offSelector.length > 0) {
             const keepDir = join(process.cwd(), 'test-artifacts', 'esp-undecrypted');
+            const stamp = Date.now();
             mkdirSync(keepDir, { recursive: true });
-            copyFileSync(cap.file, join(keepDir, `${Date.now()}-outer.pcap`));
-            writeFileSync(join(keepDir, `${Date.now()}-esp.keys`), table);
-            console.warn(`[traffic] ${c.name}: undecrypted outbound ESP ${JSON.stringify(bad)}; capture kept in ${keepDir}`);
+            copyFileSync(cap.file, join(keepDir, `${stamp}-outer.pcap`));
+            writeFileSync(join(keepDir, `${stamp}-esp.keys`), table);
+            console.warn(`[traffic] ${c.name}: outbound ESP undecrypted ${JSON.stringify(bad)}, outside the IPv4 selectors ${JSON.stringify(offSelector)}; capture kept in ${keepDir}`);
           }
-          expect(bad.filter((f) => f.seq !== 1), 'outbound ESP frames tshark could not decrypt').toEqual([]);
+          expect(bad, 'outbound ESP frames tshark could not decrypt').toEqual([]);
+          // The Child SA's selectors are IPv4 only: nothing else may travel in it (RFC 4301 §5.1).
+          expect(offSelector, 'outbound ESP frames carrying traffic outside the selectors').toEqual([]);
           expect(inn.filter((f) => !f.decrypted), 'inbound ESP frames tshark could not decrypt').toEqual([]);
           // Inside the tunnel: the SYN left pqgate with its MSS clamped.
           const syns = await tsharkFields(wire, ['tcp.options.mss_val', 'ip.src'], {

@@ -414,25 +414,33 @@ export async function ikeDecryptionReport(pcap: string, ikev2Tables: readonly st
 /**
  * ESP frames in a capture. `decrypted`: the esp_sa table decrypted it into a
  * well-formed inner packet (pad length and next header 4 = IPv4 / 41 = IPv6
- * parsed, and an inner IP header dissected after the outer one). Wireshark
+ * parsed, and an inner IP header dissected after the outer one; an inner IPv6
+ * header shows in `ipv6.*`, not as a second `ip.src`). `inner.family` tells which. Wireshark
  * does not check the AES-GCM ICV, so a wrong key shows up as a garbage
  * next-header / missing inner header instead.
  */
-export async function espFrames(pcap: string, espTable?: string): Promise<{ frame: number; spi: string; seq: number; decrypted: boolean; inner?: { src: string; dst: string } }[]> {
-  const fields = ['frame.number', 'esp.spi', 'esp.sequence', 'esp.pad_len', 'esp.protocol', 'ip.src', 'ip.dst'];
+export async function espFrames(pcap: string, espTable?: string): Promise<{ frame: number; spi: string; seq: number; decrypted: boolean; inner?: { family: 4 | 6; src: string; dst: string } }[]> {
+  const fields = ['frame.number', 'esp.spi', 'esp.sequence', 'esp.pad_len', 'esp.protocol', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst'];
   const recs = await tsharkFields(pcap, fields, { filter: 'esp', ...(espTable ? { espTable } : {}) });
   return recs.map((r) => {
     const srcs = r['ip.src'] ?? [];
     const dsts = r['ip.dst'] ?? [];
+    const src6 = r['ipv6.src'] ?? [];
+    const dst6 = r['ipv6.dst'] ?? [];
     const nh = num(r['esp.protocol']?.[0]);
-    const decrypted = (r['esp.pad_len']?.length ?? 0) > 0 && (nh === 4 || nh === 41) && srcs.length > 1;
-    const out: { frame: number; spi: string; seq: number; decrypted: boolean; inner?: { src: string; dst: string } } = {
+    const padded = (r['esp.pad_len']?.length ?? 0) > 0;
+    // Two IP headers dissected (outer + inner), the last one of the family next header names.
+    const twoHeaders = srcs.length + src6.length >= 2;
+    const inner4 = padded && nh === 4 && twoHeaders && srcs.length > 0;
+    const inner6 = padded && nh === 41 && twoHeaders && src6.length > 0;
+    const out: { frame: number; spi: string; seq: number; decrypted: boolean; inner?: { family: 4 | 6; src: string; dst: string } } = {
       frame: num(r['frame.number']?.[0]),
       spi: (r['esp.spi']?.[0] ?? '').replace(/^0x/, ''),
       seq: num(r['esp.sequence']?.[0]),
-      decrypted,
+      decrypted: inner4 || inner6,
     };
-    if (decrypted) out.inner = { src: srcs[1]!, dst: dsts[1]! };
+    if (inner4) out.inner = { family: 4, src: srcs[srcs.length - 1]!, dst: dsts[dsts.length - 1]! };
+    else if (inner6) out.inner = { family: 6, src: src6[src6.length - 1]!, dst: dst6[dst6.length - 1]! };
     return out;
   });
 }
