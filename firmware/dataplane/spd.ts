@@ -83,6 +83,15 @@ export function policyKey(p: PolicySpec): string {
   return `${p.direction}|${p.reqid}|${p.ifId}|${p.tunnel}|${p.local.map(selKey).join(',')}|${p.remote.map(selKey).join(',')}`;
 }
 
+/**
+ * A copy of `s` in one piece. A string built by concatenation is a tree of
+ * its pieces in V8 (about a dozen objects for a policy key); the SPD keeps
+ * one key per policy for the policy's lifetime, thousands on a hub.
+ */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 /** Does the address at pkt[off] with protocol/port fall inside selector `s`? */
 function matches(s: CompiledSelector, pkt: Uint8Array, f: Flow, addrOff: number, port: number): boolean {
   if (s.family !== f.family) return false;
@@ -111,7 +120,7 @@ export class Spd {
 
   /** Add (or replace an identical) policy. */
   add(p: PolicySpec): SpdEntry {
-    const key = policyKey(p);
+    const key = flat(policyKey(p));
     const existing = this.keys.get(key);
     if (existing) return existing;
     const local = p.local.map(compile);

@@ -261,9 +261,12 @@ export class Engine implements EngineApi {
     }
   }
 
+  /** One callback for every SA (not a closure per SA). */
+  private readonly onDeadCb = (dead: IkeSa): void => this.onDead(dead);
+
   private register(sa: IkeSa): void {
     this.byOurSpi.set(hex(sa.ourSpi), sa);
-    sa.onDead = (dead) => this.onDead(dead);
+    sa.onDead = this.onDeadCb;
   }
 
   private onDead(sa: IkeSa): void {

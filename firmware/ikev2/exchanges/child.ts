@@ -80,6 +80,9 @@ export function configuredTs(sa: IkeSa): { local: TrafficSelector[]; remote: Tra
  * Derive the Child SA keys, emit the install action and the esp_sa key log
  * lines, and record the Child SA on the IKE SA.
  */
+/** The wiped keys of the ChildSa's records: one shared empty array (zero length, nothing to write). */
+const NO_KEY = new Uint8Array(0);
+
 export function installChild(
   sa: IkeSa,
   args: {
@@ -152,8 +155,8 @@ export function installChild(
     args.tsRemote,
     encap,
     sa.ctx.clock.now(),
-    { ...inbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
-    { ...outbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
+    { ...inbound, encrKey: NO_KEY, integKey: NO_KEY },
+    { ...outbound, encrKey: NO_KEY, integKey: NO_KEY },
     policies,
   );
   child.rekeys = args.rekeys ?? 0;
