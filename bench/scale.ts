@@ -27,7 +27,8 @@
  * Options: --tunnels N (1000) --procs P load generators (2) --concurrency C
  * handshakes in flight per generator (8) --skip-strongswan --skip-pqgate
  * --data-plane userspace|recording (pqgate only; default userspace)
- * --snapshot DIR (pqgate heap snapshot after establishment) --json
+ * --snapshot DIR (pqgate heap snapshots before/after) --profile DIR (pqgate
+ * hub CPU profile) --json
  */
 import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -200,7 +201,9 @@ async function pqgateRun(pair: Pair, dir: string): Promise<ScaleResult> {
   const log = join(dir, 'pqgate-hub.log');
   if (snapshot) mkdirSync(snapshot, { recursive: true });
   const env = [`PQGATE_SCALE_STATS=${stats}`, ...(snapshot ? [`PQGATE_SCALE_SNAPSHOT=${snapshot}`] : [])];
-  const resp = pair.right.spawn(['env', ...env, 'node', '--expose-gc', join(root, 'dist/bench/scale-responder.js'), join(dir, 'hub.json')], log, 'pqgate hub');
+  // --profile DIR: a CPU profile of the hub (node --cpu-prof), written when it stops.
+  const prof = argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', resolve(opt('profile', 'bench-profiles'))] : [];
+  const resp = pair.right.spawn(['env', ...env, 'node', '--expose-gc', ...prof, join(root, 'dist/bench/scale-responder.js'), join(dir, 'hub.json')], log, 'pqgate hub');
   let gens: Spawned[] = [];
   try {
     await waitForLine(log, /scale responder ready/, resp, 30_000, 'pqgate hub');

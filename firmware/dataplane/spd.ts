@@ -37,13 +37,24 @@ export interface SpdEntry {
   rank: number[];
 }
 
+/**
+ * The selector's address as the SPD keeps it. A plain Uint8Array that owns
+ * its whole buffer (what the engine hands over: nobody writes to it later)
+ * is kept as is; a view into something larger (a Buffer from a pool, a
+ * packet) is copied, so it neither aliases nor pins that memory. A hub keeps
+ * four addresses per Child SA for its lifetime.
+ */
+function own(a: Uint8Array): Uint8Array {
+  return a.constructor === Uint8Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : new Uint8Array(a);
+}
+
 function compile(s: Selector): CompiledSelector {
   const len = s.family === 4 ? 4 : 16;
   if (s.startAddr.length !== len || s.endAddr.length !== len) throw new TypeError(`selector: IPv${s.family} addresses must be ${len} bytes`);
   return {
     family: s.family,
-    start: new Uint8Array(s.startAddr), // copies (Buffer#slice would alias)
-    end: new Uint8Array(s.endAddr),
+    start: own(s.startAddr),
+    end: own(s.endAddr),
     proto: s.ipProtocol,
     startPort: s.startPort,
     endPort: s.endPort,

@@ -25,6 +25,7 @@ import { registerCreateChild, rekeyChild, rekeyIke } from './exchanges/create-ch
 import { installLifecycle, scheduleIkeLifetime, type LifecycleHooks } from './exchanges/lifecycle.js';
 import { notify, findNotify, requirePayload, ProtocolError, notifyName } from './payload-util.js';
 import { ikeSaStatus } from './status.js';
+import { DeadlineIndex } from './deadlines.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 const COOKIE_ROTATE_MS = 120_000;
@@ -57,6 +58,8 @@ export class Engine implements EngineApi {
   private readonly initHooks: InitHooks;
   private readonly authHooks: AuthHooks;
   private readonly lifeHooks: LifecycleHooks;
+  /** Each SA's next deadline, kept up to date for the SAs an entry point touched (deadlines.ts). */
+  private readonly deadlines = new DeadlineIndex();
   /** Counters for status/metrics. */
   readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0, internalErrors: 0 };
 
@@ -157,6 +160,7 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- config & commands
 
   loadConfig(tunnels: TunnelConfig[]): Action[] {
+    this.deadlines.invalidateAll();
     const next = new Map(tunnels.map((t) => [t.name, t]));
     for (const [name, old] of this.tunnels) {
       const nt = next.get(name);
@@ -179,6 +183,8 @@ export class Engine implements EngineApi {
   }
 
   command(cmd: Command): Action[] {
+    // `up` only creates an IKE SA (registered, hence indexed); the others may change any SA of the tunnel.
+    if (cmd.kind !== 'up') this.deadlines.invalidateAll();
     const t = this.tunnels.get(cmd.tunnel);
     if (!t) {
       this.ctx.log('error', `no such tunnel '${cmd.tunnel}'`);
@@ -267,10 +273,12 @@ export class Engine implements EngineApi {
   private register(sa: IkeSa): void {
     this.byOurSpi.set(hex(sa.ourSpi), sa);
     sa.onDead = this.onDeadCb;
+    this.deadlines.touch(sa);
   }
 
   private onDead(sa: IkeSa): void {
     this.byOurSpi.delete(hex(sa.ourSpi));
+    this.deadlines.remove(sa);
     this.dropHalfOpen(sa);
     for (const c of [...sa.children]) {
       sa.ctx.releaseEspSpi(c.spiIn);
@@ -344,6 +352,7 @@ export class Engine implements EngineApi {
     try {
       this.receiveInner(data, from, to);
     } catch (e) {
+      this.deadlines.invalidateAll();
       // A bug, never a protocol condition: count it, keep serving the others.
       this.stats.internalErrors++;
       this.ctx.log('error', `internal error on datagram from ${from.address}:${from.port}: ${(e as Error).stack ?? e}`);
@@ -369,6 +378,7 @@ export class Engine implements EngineApi {
       this.onInitRequest(data, header, from, to);
       return;
     }
+    this.deadlines.touchFor(this.byOurSpi.get(hex(header.initiator ? header.spiR : header.spiI)), header.exchange);
     // Our SPI: the responder's for messages from the original initiator.
     const ours = header.initiator ? header.spiR : header.spiI;
     const sa = this.byOurSpi.get(hex(ours));
@@ -408,6 +418,7 @@ export class Engine implements EngineApi {
     const key = `${hex(header.spiI)}|${from.address}|${from.port}`;
     const existing = this.halfOpen.get(key);
     if (existing) {
+      this.deadlines.touch(existing);
       existing.receive(data, header, from, to); // retransmission: cached response
       return;
     }
@@ -514,6 +525,7 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- timers
 
   tick(): Action[] {
+    this.deadlines.invalidateAll();
     const now = this.ctx.clock.now();
     for (const sa of [...this.byOurSpi.values()]) {
       const d = sa.nextDeadline();
@@ -529,11 +541,7 @@ export class Engine implements EngineApi {
   }
 
   nextTimer(): number | undefined {
-    let next: number | undefined;
-    for (const sa of this.byOurSpi.values()) {
-      const d = sa.nextDeadline();
-      if (d !== undefined && (next === undefined || d < next)) next = d;
-    }
+    let next = this.deadlines.earliest(this.byOurSpi.values());
     for (const r of this.retry.values()) if (Number.isFinite(r.at) && (next === undefined || r.at < next)) next = r.at;
     return next;
   }

@@ -611,6 +611,8 @@ export class IkeSa {
     this.cookie = undefined;
     this.peerHashes = undefined;
     this.candidates = NO_CANDIDATES;
+    // IKE_INTERMEDIATE arrived in fragments; later fragmented messages (rare) get a new one.
+    if (this.reassembler?.pending === 0) this.reassembler = undefined;
     if (this.keys) wipe(this.keys.skPi, this.keys.skPr);
   }
   private handshakeReleased = false;
