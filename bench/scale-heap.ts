@@ -41,6 +41,8 @@ function retainers(path: string, target: string): Map<string, { count: number; s
   const iSize = f.indexOf('self_size');
   const iEdges = f.indexOf('edge_count');
   const out = new Map<string, { count: number; size: number }>();
+  // Each object once, under the first strong reference found (shared objects are not counted per holder).
+  const seen = new Set<number>();
   let e = 0;
   for (let i = 0; i < s.nodes.length; i += w) {
     const n = s.nodes[i + iEdges]!;
@@ -50,8 +52,10 @@ function retainers(path: string, target: string): Map<string, { count: number; s
       const et = etypes[s.edges[e]!]!;
       if (et === 'weak') continue;
       const to = s.edges[e + 2]!;
-      if (target.startsWith('type=') ? types[s.nodes[to + iType]!] !== target.slice(5) : s.strings[s.nodes[to + iName]!] !== target) continue;
       const en = et === 'element' || et === 'hidden' ? `[${et}]` : (s.strings[s.edges[e + 1]!] ?? '?');
+      if (target.startsWith('type=') ? types[s.nodes[to + iType]!] !== target.slice(5) : s.strings[s.nodes[to + iName]!] !== target) continue;
+      if (en === '__proto__' || seen.has(to)) continue;
+      seen.add(to);
       const key = `${pType}:${pName.slice(0, 40)}.${en}`;
       const g = out.get(key) ?? { count: 0, size: 0 };
       g.count++;

@@ -74,6 +74,9 @@ export type RequestHandler = (sa: IkeSa, msg: DecodedMessage) => void;
 
 let nextSaId = 1;
 
+const FIRST_EXCHANGE = ExchangeType.IKE_SA_INIT;
+const LAST_EXCHANGE = ExchangeType.IKE_FOLLOWUP_KE;
+
 /** Shared stand-ins for released per-SA state (never written to: zero length). */
 const NO_BYTES = new Uint8Array(0);
 const NO_CANDIDATES: TunnelConfig[] = [];
@@ -186,7 +189,12 @@ export class IkeSa {
   private lastResponse: CachedResponse | undefined;
   /** RFC 7383 reassembly, created with the first fragment. */
   private reassembler: Reassembler | undefined;
-  private readonly handlers = new Map<number, RequestHandler>();
+  /**
+   * Request handlers by exchange type (IKE_SA_INIT = 34 ... IKE_FOLLOWUP_KE = 44
+   * in slots 0..10): a small array, not a Map (whose table costs a hub
+   * ~600 octets per SA).
+   */
+  private readonly handlers: (RequestHandler | undefined)[] = [];
   /** Invoked once when the SA reaches DELETED or FAILED (engine removes it from its tables). */
   onDead: ((sa: IkeSa) => void) | undefined;
 
@@ -252,7 +260,8 @@ export class IkeSa {
   }
 
   on(exchange: number, h: RequestHandler): void {
-    this.handlers.set(exchange, h);
+    if (!Number.isInteger(exchange) || exchange < FIRST_EXCHANGE || exchange > LAST_EXCHANGE) throw new RangeError(`no handler slot for exchange ${exchange}`);
+    this.handlers[exchange - FIRST_EXCHANGE] = h;
   }
 
   // ---------------------------------------------------------------- keys
@@ -567,7 +576,7 @@ export class IkeSa {
     this.firstFragment = undefined;
     this.noteAuthenticatedPeer(from, to, header.exchange);
     this.nextRecvMid = mid + 1;
-    const h = this.handlers.get(header.exchange);
+    const h = header.exchange >= FIRST_EXCHANGE && header.exchange <= LAST_EXCHANGE ? this.handlers[header.exchange - FIRST_EXCHANGE] : undefined;
     if (!h) {
       this.log('warn', `no handler for ${exchangeName(header.exchange)} request; answering empty`);
       this.respond(msg, fingerprint, []);

@@ -121,8 +121,11 @@ export function installChild(
     tunnel: sa.tunnel.name,
     ...volumeLimits(sa.tunnel.childRekeyBytes, sa.tunnel.childRekeyPackets),
   };
-  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: { ...sa.local }, dst: { ...sa.remote }, encrKey: mine.encr, integKey: mine.integ };
-  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: { ...sa.remote }, dst: { ...sa.local }, encrKey: theirs.encr, integKey: theirs.integ };
+  // One copy of each endpoint, shared by both directions and the policies (nothing writes to them).
+  const localEp = { ...sa.local };
+  const remoteEp = { ...sa.remote };
+  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: localEp, dst: remoteEp, encrKey: mine.encr, integKey: mine.integ };
+  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: remoteEp, dst: localEp, encrKey: theirs.encr, integKey: theirs.integ };
   const local = args.tsLocal.map(toSelector);
   const remote = args.tsRemote.map(toSelector);
   const policies: PolicySpec[] = [
