@@ -18,7 +18,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { loadConfigFile } from '../firmware/config/schema.js';
 import { Logger } from '../firmware/log.js';
 import { startAppliance } from '../firmware/appliance/launch.js';
@@ -43,7 +43,9 @@ function report(tag: string): Record<string, unknown> {
   }
   const m = process.memoryUsage();
   const h = getHeapStatistics();
-  return { tag, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, mallocedMemory: h.malloced_memory, gcExposed: !!gc, at: Date.now() };
+  // Per V8 space: committed vs used (new space keeps its grown semi-spaces; old space has free lists).
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, { size: x.space_size, used: x.space_used_size }]));
+  return { tag, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, mallocedMemory: h.malloced_memory, gcExposed: !!gc, at: Date.now(), spaces };
 }
 
 async function main(): Promise<void> {
