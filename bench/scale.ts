@@ -27,6 +27,7 @@
  * Options: --tunnels N (1000) --procs P load generators (2) --concurrency C
  * handshakes in flight per generator (8) --skip-strongswan --skip-pqgate
  * --data-plane userspace|recording (pqgate only; default userspace)
+ * --settle S (a second memory reading after S idle seconds, default 20)
  * --snapshot DIR (pqgate heap snapshots before/after) --profile DIR (pqgate
  * hub CPU profile) --json
  */
@@ -50,6 +51,7 @@ const tunnels = Number(opt('tunnels', '1000'));
 const procs = Math.max(1, Number(opt('procs', '2')));
 const concurrency = Math.max(1, Number(opt('concurrency', '8')));
 const dataPlane = opt('data-plane', 'userspace');
+const settle = Number(opt('settle', '20'));
 const snapshot = argv.includes('--snapshot') ? resolve(opt('snapshot', 'bench-profiles')) : undefined;
 const PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const PSK = 'pqgate-scale-benchmark-psk-0123456789';
@@ -77,6 +79,9 @@ export interface ScaleResult {
   after: Memory;
   /** (after.rss - before.rss) / established, bytes. */
   rssPerTunnel: number;
+  /** The same `--settle` seconds later (idle: V8's memory reducer may have returned free heap pages). */
+  settled?: Memory;
+  rssPerTunnelSettled?: number;
   /** pqgate only: V8 heap used delta / established, bytes. */
   heapPerTunnel?: number;
   externalPerTunnel?: number;
@@ -170,6 +175,10 @@ function summarize(implementation: string, res: GenResult[], before: Memory, aft
   };
 }
 
+function withSettled(r: ScaleResult, settled: Memory): ScaleResult {
+  return { ...r, settled, rssPerTunnelSettled: (settled.rss - r.before.rss) / r.established };
+}
+
 async function pqgateRun(pair: Pair, dir: string): Promise<ScaleResult> {
   const conf = {
     listen: [pair.rightAddr],
@@ -218,9 +227,11 @@ async function pqgateRun(pair: Pair, dir: string): Promise<ScaleResult> {
     gens = run.gens;
     await sleep(3000); // data-plane installs run on their own chain
     const after = await memReport(1);
+    await sleep(settle * 1000);
+    const settled = await memReport(2);
     const st = JSON.parse((await pair.right.exec('node', [join(root, 'dist/firmware/cli.js'), 'status', '--json', '--socket', join(dir, 'control.sock')], { timeoutMs: 120_000 })).stdout) as { state: string; children: unknown[] }[];
     const count = st.filter((s) => s.state === 'ESTABLISHED' && s.children.length === 1).length;
-    return summarize('pqgate', run.res, before, after, count);
+    return withSettled(summarize('pqgate', run.res, before, after, count), settled);
   } finally {
     for (const g of gens) await g.stop(1000);
     await resp.stop(30_000);
@@ -263,9 +274,11 @@ async function charonRun(pair: Pair, dir: string): Promise<ScaleResult & { versi
     gens = run.gens;
     await sleep(3000);
     const after = { rss: vmRss(ss.pid) };
+    await sleep(settle * 1000);
+    const settled = { rss: vmRss(ss.pid) };
     const stats = (await ss.swanctl(['--stats'], { timeoutMs: 60_000 })).stdout;
     const m = /IKE_SAs:\s+(\d+) total/.exec(stats);
-    return { ...summarize('strongSwan charon', run.res, before, after, m ? Number(m[1]) : -1), version: ss.version };
+    return { ...withSettled(summarize('strongSwan charon', run.res, before, after, m ? Number(m[1]) : -1), settled), version: ss.version };
   } finally {
     for (const g of gens) await g.stop(1000);
     await ss.stop().catch(() => undefined);
@@ -309,10 +322,11 @@ async function main(): Promise<void> {
     console.log(
       `${r.implementation.padEnd(20)} ${String(r.established).padStart(6)} ${String(r.failed).padStart(5)} ${r.seconds.toFixed(1).padStart(7)} ${r.rate.toFixed(0).padStart(7)} ${mib(r.before.rss).padStart(15)} ${mib(r.after.rss).padStart(7)} ${kib(r.rssPerTunnel).padStart(15)} ${kib(r.heapPerTunnel).padStart(16)} ${kib(r.externalPerTunnel).padStart(15)} ${String(r.responderCount).padStart(8)}`,
     );
+    if (r.settled) console.log(`  ${r.implementation} after ${settle} s idle: RSS ${mib(r.settled.rss)} MiB, ${kib(r.rssPerTunnelSettled)} KiB/tunnel${r.settled.heapUsed !== undefined ? `, heap ${kib((r.settled.heapUsed - r.before.heapUsed!) / r.established)} KiB/tunnel` : ''}`);
     if (Object.keys(r.errors).length) console.log(`  ${r.implementation} retried/failed attempts: ${JSON.stringify(r.errors)}`);
   }
   const [a, b] = results;
-  if (a && b) console.log(`memory per tunnel, pqgate / charon: ${(a.rssPerTunnel / b.rssPerTunnel).toFixed(2)}x; establishment rate: ${(a.rate / b.rate).toFixed(2)}x`);
+  if (a && b) console.log(`memory per tunnel, pqgate / charon: ${(a.rssPerTunnel / b.rssPerTunnel).toFixed(2)}x (after ${settle} s idle: ${(a.rssPerTunnelSettled! / b.rssPerTunnelSettled!).toFixed(2)}x); establishment rate: ${(a.rate / b.rate).toFixed(2)}x`);
 }
 
 main()
