@@ -33,8 +33,21 @@ const GCM_ICV: Record<number, number> = {
   [Encr.AES_GCM_16]: 16,
 };
 
-/** strongSwan's encryption_algorithm_names + key size suffix. */
+const encrNames = new Map<string, string>();
+
+/**
+ * strongSwan's encryption_algorithm_names + key size suffix. One string per
+ * algorithm, shared by every SA that records it (a name built per call is a
+ * rope of pieces V8 keeps for the SA's lifetime).
+ */
 export function encrName(id: number, keyLengthBits?: number): string {
+  const k = `${id}/${keyLengthBits}`;
+  let n = encrNames.get(k);
+  if (n === undefined) encrNames.set(k, (n = buildEncrName(id, keyLengthBits)));
+  return n;
+}
+
+function buildEncrName(id: number, keyLengthBits?: number): string {
   switch (id) {
     case Encr.AES_CBC:
       return `AES_CBC_${keyLengthBits ?? '?'}`;

@@ -37,13 +37,22 @@ function put(out: Uint8Array, b: Uint8Array, off: number): number {
   return off + b.length;
 }
 
+/**
+ * The 12-octet AEAD nonce (salt | IV) is assembled in one scratch buffer
+ * shared by every AeadCipher: seal/open are synchronous and node:crypto
+ * copies the IV, so no cipher needs its own (a hub holds two per IKE SA).
+ * The salt is wiped from it after each use.
+ */
+const NONCE = new Uint8Array(12);
+
 class AeadCipher implements SkCipher {
   readonly ivSize = 8;
   readonly icvSize: number;
   readonly blockSize = 1;
   readonly aead = true;
   private key: KeyObject | null;
-  private readonly nonce = new Uint8Array(12);
+  /** RFC 5282 §3 / RFC 7634 §2 salt, the last 4 octets of the key material. */
+  private salt: number;
   private readonly alg: AeadAlg;
   private readonly isChaCha: boolean;
 
@@ -53,7 +62,19 @@ class AeadCipher implements SkCipher {
     this.alg = this.isChaCha ? 'chacha20-poly1305' : (`aes-${info.keySize * 8}-gcm` as AeadAlg);
     // A KeyObject avoids re-importing the raw key on every packet (~15% faster).
     this.key = createSecretKey(encKey.subarray(0, info.keySize));
-    this.nonce.set(encKey.subarray(info.keySize, info.keySize + 4), 0);
+    const s = encKey.subarray(info.keySize, info.keySize + 4);
+    this.salt = ((s[0]! << 24) | (s[1]! << 16) | (s[2]! << 8) | s[3]!) >>> 0;
+  }
+
+  /** The nonce for `iv` in the shared scratch buffer; call wipeNonce() once the cipher object holds it. */
+  private nonce(iv: Uint8Array): Uint8Array {
+    const s = this.salt;
+    NONCE[0] = s >>> 24;
+    NONCE[1] = (s >>> 16) & 0xff;
+    NONCE[2] = (s >>> 8) & 0xff;
+    NONCE[3] = s & 0xff;
+    NONCE.set(iv, 4);
+    return NONCE;
   }
 
   private live(): KeyObject {
@@ -66,8 +87,8 @@ class AeadCipher implements SkCipher {
     checkBytes('iv', iv, 8);
     checkBytes('plain', plain);
     const key = this.live();
-    this.nonce.set(iv, 4);
-    const c = createCipheriv(this.alg as 'aes-256-gcm', key, this.nonce, { authTagLength: this.icvSize });
+    const c = createCipheriv(this.alg as 'aes-256-gcm', key, this.nonce(iv), { authTagLength: this.icvSize });
+    NONCE.fill(0, 0, 4);
     c.setAAD(aad);
     const out = new Uint8Array(plain.length + this.icvSize);
     let off = put(out, c.update(plain), 0);
@@ -82,9 +103,9 @@ class AeadCipher implements SkCipher {
     }
     if (iv.length !== 8 || ctAndIcv.length < this.icvSize) throw new AuthTagError();
     const key = this.live();
-    this.nonce.set(iv, 4);
     const ctLen = ctAndIcv.length - this.icvSize;
-    const d = createDecipheriv(this.alg as 'aes-256-gcm', key, this.nonce, { authTagLength: this.icvSize });
+    const d = createDecipheriv(this.alg as 'aes-256-gcm', key, this.nonce(iv), { authTagLength: this.icvSize });
+    NONCE.fill(0, 0, 4);
     d.setAAD(aad);
     d.setAuthTag(ctAndIcv.subarray(ctLen));
     const out = new Uint8Array(ctLen);
@@ -103,7 +124,7 @@ class AeadCipher implements SkCipher {
     // KeyObject memory is owned by OpenSSL/Node and freed on GC; dropping the
     // reference is the most we can do from JS. The salt copy is ours to wipe.
     this.key = null;
-    this.nonce.fill(0);
+    this.salt = 0;
   }
 }
 

@@ -37,13 +37,24 @@ export interface SpdEntry {
   rank: number[];
 }
 
+/**
+ * The selector's address as the SPD keeps it. A plain Uint8Array that owns
+ * its whole buffer (what the engine hands over: nobody writes to it later)
+ * is kept as is; a view into something larger (a Buffer from a pool, a
+ * packet) is copied, so it neither aliases nor pins that memory. A hub keeps
+ * four addresses per Child SA for its lifetime.
+ */
+function own(a: Uint8Array): Uint8Array {
+  return a.constructor === Uint8Array && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : new Uint8Array(a);
+}
+
 function compile(s: Selector): CompiledSelector {
   const len = s.family === 4 ? 4 : 16;
   if (s.startAddr.length !== len || s.endAddr.length !== len) throw new TypeError(`selector: IPv${s.family} addresses must be ${len} bytes`);
   return {
     family: s.family,
-    start: new Uint8Array(s.startAddr), // copies (Buffer#slice would alias)
-    end: new Uint8Array(s.endAddr),
+    start: own(s.startAddr),
+    end: own(s.endAddr),
     proto: s.ipProtocol,
     startPort: s.startPort,
     endPort: s.endPort,
@@ -83,6 +94,15 @@ export function policyKey(p: PolicySpec): string {
   return `${p.direction}|${p.reqid}|${p.ifId}|${p.tunnel}|${p.local.map(selKey).join(',')}|${p.remote.map(selKey).join(',')}`;
 }
 
+/**
+ * A copy of `s` in one piece. A string built by concatenation is a tree of
+ * its pieces in V8 (about a dozen objects for a policy key); the SPD keeps
+ * one key per policy for the policy's lifetime, thousands on a hub.
+ */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 /** Does the address at pkt[off] with protocol/port fall inside selector `s`? */
 function matches(s: CompiledSelector, pkt: Uint8Array, f: Flow, addrOff: number, port: number): boolean {
   if (s.family !== f.family) return false;
@@ -120,7 +140,7 @@ export class Spd {
 
   /** Add (or replace an identical) policy. */
   add(p: PolicySpec): SpdEntry {
-    const key = policyKey(p);
+    const key = flat(policyKey(p));
     const existing = this.keys.get(key);
     if (existing) return existing;
     const local = p.local.map(compile);

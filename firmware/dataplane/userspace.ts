@@ -119,6 +119,8 @@ interface Device {
 }
 
 const WRITE_BATCH = 64;
+/** The keys of a recorded SaSpec once the EspSa holds its own: one shared empty array. */
+const NO_KEY = new Uint8Array(0);
 
 function isV6(addr: string): boolean {
   return addr.includes(':');
@@ -235,7 +237,7 @@ export class UserspaceDataPlane implements DataPlane {
     if (sad.has(sa.spi)) throw new DataPlaneError('ERR_SA_EXISTS', `SA ${sa.direction} ${sa.spi.toString(16)} exists`);
     const esp = new EspSa(sa);
     const state: SaState = {
-      spec: { ...sa, encrKey: new Uint8Array(0), integKey: new Uint8Array(0), src: { ...sa.src }, dst: { ...sa.dst } },
+      spec: { ...sa, encrKey: NO_KEY, integKey: NO_KEY, src: { ...sa.src }, dst: { ...sa.dst } },
       esp,
       counters: { bytes: 0, packets: 0, replayDrops: 0, authFailures: 0, lastUsed: 0 },
       malformed: 0,

@@ -26,6 +26,7 @@ import { ikeSaStatus } from './status.js';
 import { Admission, encodeCookieReply, scanInitRequest, type AdmissionStatus } from './admission.js';
 import { trapPolicies, wantsTrap } from './traps.js';
 import type { PolicySpec } from '../dataplane/types.js';
+import { DeadlineIndex } from './deadlines.js';
 
 const DEFAULT_RETRANSMIT: RetransmitPolicy = { timeout: 4000, base: 1.8, tries: 5, maxTimeout: 60_000 };
 
@@ -55,6 +56,8 @@ export class Engine implements EngineApi {
   private readonly initHooks: InitHooks;
   private readonly authHooks: AuthHooks;
   private readonly lifeHooks: LifecycleHooks;
+  /** Each SA's next deadline, kept up to date for the SAs an entry point touched (deadlines.ts). */
+  private readonly deadlines = new DeadlineIndex();
   /** Counters for status/metrics. */
   readonly stats = { cookiesSent: 0, invalidKeSent: 0, noProposal: 0, droppedMalformed: 0, halfOpenRefused: 0, internalErrors: 0 };
 
@@ -164,6 +167,7 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- config & commands
 
   loadConfig(tunnels: TunnelConfig[]): Action[] {
+    this.deadlines.invalidateAll();
     const next = new Map(tunnels.map((t) => [t.name, t]));
     for (const [name, old] of this.tunnels) {
       const nt = next.get(name);
@@ -203,6 +207,8 @@ export class Engine implements EngineApi {
   }
 
   command(cmd: Command): Action[] {
+    // `up` only creates an IKE SA (registered, hence indexed); the others may change any SA of the tunnel.
+    if (cmd.kind !== 'up') this.deadlines.invalidateAll();
     const t = this.tunnels.get(cmd.tunnel);
     if (!t) {
       this.ctx.log('error', `no such tunnel '${cmd.tunnel}'`);
@@ -286,13 +292,18 @@ export class Engine implements EngineApi {
     }
   }
 
+  /** One callback for every SA (not a closure per SA). */
+  private readonly onDeadCb = (dead: IkeSa): void => this.onDead(dead);
+
   private register(sa: IkeSa): void {
     this.byOurSpi.set(hex(sa.ourSpi), sa);
-    sa.onDead = (dead) => this.onDead(dead);
+    sa.onDead = this.onDeadCb;
+    this.deadlines.touch(sa);
   }
 
   private onDead(sa: IkeSa): void {
     this.byOurSpi.delete(hex(sa.ourSpi));
+    this.deadlines.remove(sa);
     this.dropHalfOpen(sa);
     for (const c of [...sa.children]) {
       sa.ctx.releaseEspSpi(c.spiIn);
@@ -373,6 +384,7 @@ export class Engine implements EngineApi {
     try {
       this.receiveInner(data, from, to);
     } catch (e) {
+      this.deadlines.invalidateAll();
       // A bug, never a protocol condition: count it, keep serving the others.
       this.stats.internalErrors++;
       this.ctx.log('error', `internal error on datagram from ${from.address}:${from.port}: ${(e as Error).stack ?? e}`);
@@ -398,6 +410,7 @@ export class Engine implements EngineApi {
       this.onInitRequest(data, header, from, to);
       return;
     }
+    this.deadlines.touchFor(this.byOurSpi.get(hex(header.initiator ? header.spiR : header.spiI)), header.exchange);
     // Our SPI: the responder's for messages from the original initiator.
     const ours = header.initiator ? header.spiR : header.spiI;
     const sa = this.byOurSpi.get(hex(ours));
@@ -441,6 +454,7 @@ export class Engine implements EngineApi {
     const key = `${hex(header.spiI)}|${from.address}|${from.port}`;
     const existing = this.halfOpen.get(key);
     if (existing) {
+      this.deadlines.touch(existing);
       existing.receive(data, header, from, to); // retransmission: cached response
       return;
     }
@@ -539,6 +553,7 @@ export class Engine implements EngineApi {
   // ---------------------------------------------------------------- timers
 
   tick(): Action[] {
+    this.deadlines.invalidateAll();
     const now = this.ctx.clock.now();
     for (const sa of [...this.byOurSpi.values()]) {
       const d = sa.nextDeadline();
@@ -554,11 +569,7 @@ export class Engine implements EngineApi {
   }
 
   nextTimer(): number | undefined {
-    let next: number | undefined;
-    for (const sa of this.byOurSpi.values()) {
-      const d = sa.nextDeadline();
-      if (d !== undefined && (next === undefined || d < next)) next = d;
-    }
+    let next = this.deadlines.earliest(this.byOurSpi.values());
     for (const r of this.retry.values()) if (Number.isFinite(r.at) && (next === undefined || r.at < next)) next = r.at;
     return next;
   }

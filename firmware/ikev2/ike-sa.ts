@@ -74,6 +74,13 @@ export type RequestHandler = (sa: IkeSa, msg: DecodedMessage) => void;
 
 let nextSaId = 1;
 
+const FIRST_EXCHANGE = ExchangeType.IKE_SA_INIT;
+const LAST_EXCHANGE = ExchangeType.IKE_FOLLOWUP_KE;
+
+/** Shared stand-ins for released per-SA state (never written to: zero length). */
+const NO_BYTES = new Uint8Array(0);
+const NO_CANDIDATES: TunnelConfig[] = [];
+
 function sha256hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
 }
@@ -166,8 +173,11 @@ export class IkeSa {
   successor: IkeSa | undefined;
   /** Clock ms of the last authenticated message from the peer. */
   lastInboundAt = 0;
-  /** Responder side of IKE_FOLLOWUP_KE: state by link data (RFC 9370 §2.2.4). */
-  readonly followups = new Map<string, unknown>();
+  /** Responder side of IKE_FOLLOWUP_KE: state by link data (RFC 9370 §2.2.4); created on first use (a hub holds thousands of SAs that never rekey). */
+  get followups(): Map<string, unknown> {
+    return (this.followupMap ??= new Map());
+  }
+  private followupMap: Map<string, unknown> | undefined;
   /** Lifecycle timers, installed by the engine (rekeys, expiry, DPD). */
   lifecycle: { deadline(): number | undefined; run(now: number): void; activity(at: number | undefined, now: number): void } | undefined;
 
@@ -191,8 +201,14 @@ export class IkeSa {
   private queue: RequestSpec[] = [];
   private outstanding: Outstanding | undefined;
   private lastResponse: CachedResponse | undefined;
-  private readonly reassembler = new Reassembler();
-  private readonly handlers = new Map<number, RequestHandler>();
+  /** RFC 7383 reassembly, created with the first fragment. */
+  private reassembler: Reassembler | undefined;
+  /**
+   * Request handlers by exchange type (IKE_SA_INIT = 34 ... IKE_FOLLOWUP_KE = 44
+   * in slots 0..10): a small array, not a Map (whose table costs a hub
+   * ~600 octets per SA).
+   */
+  private readonly handlers: (RequestHandler | undefined)[] = [];
   /** Invoked once when the SA reaches DELETED or FAILED (engine removes it from its tables). */
   onDead: ((sa: IkeSa) => void) | undefined;
 
@@ -207,8 +223,12 @@ export class IkeSa {
   ) {
     this.tunnel = tunnel;
     this.role = role;
-    this.spiI = spiI;
-    this.spiR = spiR;
+    // Both SPIs in one private 16-octet buffer (one allocation per SA, not two).
+    const spis = new Uint8Array(16);
+    spis.set(spiI, 0);
+    spis.set(spiR, 8);
+    this.spiI = spis.subarray(0, 8);
+    this.spiR = spis.subarray(8, 16);
     this.local = { ...local };
     this.remote = { ...remote };
     this.createdAt = ctx.clock.now();
@@ -254,7 +274,8 @@ export class IkeSa {
   }
 
   on(exchange: number, h: RequestHandler): void {
-    this.handlers.set(exchange, h);
+    if (!Number.isInteger(exchange) || exchange < FIRST_EXCHANGE || exchange > LAST_EXCHANGE) throw new RangeError(`no handler slot for exchange ${exchange}`);
+    this.handlers[exchange - FIRST_EXCHANGE] = h;
   }
 
   // ---------------------------------------------------------------- keys
@@ -315,7 +336,7 @@ export class IkeSa {
    * IV source: AEAD modes need uniqueness per key (RFC 5282 §3, RFC 7634 §2)
    * so a counter suffices; CBC needs unpredictability (RFC 7296 §3.14), so random.
    */
-  private nextIv = (n: number): Uint8Array => {
+  private nextIv(n: number): Uint8Array {
     if (this.cipherOut && !this.cipherOut.aead) return this.ctx.rng.bytes(n);
     const iv = new Uint8Array(n);
     let c = ++this.ivCounter;
@@ -324,7 +345,7 @@ export class IkeSa {
       c >>= 8n;
     }
     return iv;
-  };
+  }
 
   // ---------------------------------------------------------------- sending
 
@@ -338,7 +359,7 @@ export class IkeSa {
     if (!msg.encrypted) return { datagrams: [encodePlain(msg)] };
     if (!this.cipherOut) throw new Error('no keys to protect a message');
     const v6 = this.remote.address.includes(':');
-    const r = encodeProtected(msg, this.cipherOut, this.nextIv, {
+    const r = encodeProtected(msg, this.cipherOut, (n) => this.nextIv(n), {
       fragmentSize: this.fragmentSize(),
       ipOverhead: v6 ? 40 : 20,
       marker: this.local.port !== this.ctx.opts.ikePort || this.floated,
@@ -487,7 +508,7 @@ export class IkeSa {
     const r = decodeProtected(data, this.cipherIn);
     if ('kind' in r && r.kind === 'fragment') {
       if (!this.fragmentation) throw new Error('SKF received but fragmentation was not negotiated');
-      const st = this.reassembler.addDetailed(`${header.response ? 'r' : 'q'}${header.messageId}`, r);
+      const st = (this.reassembler ??= new Reassembler()).addDetailed(`${header.response ? 'r' : 'q'}${header.messageId}`, r);
       // A fragment we already hold (RFC 7383 §2.6: first copy wins) is a replay; so is a smaller Total Fragments.
       if (st.status === 'dropped') this.drops.replay++;
       return st.status === 'complete' ? st.message : undefined;
@@ -518,6 +539,7 @@ export class IkeSa {
     this.nextSendMid = o.sent.mid + 1;
     try {
       o.spec.onResponse(msg, o.sent);
+      this.releaseHandshake();
     } catch (e) {
       const why = `processing ${exchangeName(header.exchange)} response failed: ${(e as Error).message}`;
       if (o.spec.plain && this.state === 'CONNECTING' && !this.outstanding && this.alive) {
@@ -604,14 +626,15 @@ export class IkeSa {
     }
     if (!msg) {
       // First fragment remembered as the retransmission fingerprint.
-      if (!this.firstFragment.has(mid)) this.firstFragment.set(mid, data);
+      const ff = (this.firstFragment ??= new Map());
+      if (!ff.has(mid)) ff.set(mid, data);
       return;
     }
-    const fingerprint = msg.fragments > 0 ? (this.firstFragment.get(mid) ?? data) : data;
-    this.firstFragment.clear();
+    const fingerprint = msg.fragments > 0 ? (this.firstFragment?.get(mid) ?? data) : data;
+    this.firstFragment = undefined;
     this.noteAuthenticatedPeer(from, to, header.exchange);
     this.nextRecvMid = mid + 1;
-    const h = this.handlers.get(header.exchange);
+    const h = header.exchange >= FIRST_EXCHANGE && header.exchange <= LAST_EXCHANGE ? this.handlers[header.exchange - FIRST_EXCHANGE] : undefined;
     if (!h) {
       this.log('warn', `no handler for ${exchangeName(header.exchange)} request; answering empty`);
       this.respond(msg, fingerprint, []);
@@ -623,6 +646,9 @@ export class IkeSa {
     } catch (e) {
       this.fail(`processing ${exchangeName(header.exchange)} request failed: ${(e as Error).message}`);
     }
+    // Handlers read it synchronously; the cached response keeps its hash.
+    this.currentRequestRaw = NO_BYTES;
+    this.releaseHandshake();
     this.pump();
   }
 
@@ -631,9 +657,37 @@ export class IkeSa {
     else this.drops.malformed++;
   }
 
-  private readonly firstFragment = new Map<number, Uint8Array>();
+  private firstFragment: Map<number, Uint8Array> | undefined;
   /** Raw bytes (or first fragment) of the request being handled; handlers pass it to respond(). */
-  currentRequestRaw: Uint8Array = new Uint8Array(0);
+  currentRequestRaw: Uint8Array = NO_BYTES;
+
+  /**
+   * Once IKE_AUTH is done, the handshake transcript is dead weight: the
+   * nonces, RealMessage1/2 and the RFC 9242 IntAuth chains are inputs of
+   * the AUTH payloads only (RFC 7296 §2.15, RFC 9242 §3.3.2), the cookie
+   * and the responder's candidate tunnels matter before AUTH only, and
+   * SK_pi/SK_pr are used for nothing else (§2.14). Later key material comes
+   * from SK_d and fresh nonces (§2.17, §2.18). A hub keeps thousands of
+   * established SAs, so they are dropped (keys wiped) the moment the SA is
+   * established and the IKE_AUTH exchange has been handled.
+   */
+  private releaseHandshake(): void {
+    if (this.state !== 'ESTABLISHED' || this.handshakeReleased) return;
+    this.handshakeReleased = true;
+    this.ni = undefined;
+    this.nr = undefined;
+    this.initRequest = undefined;
+    this.initResponse = undefined;
+    this.intAuthI = undefined;
+    this.intAuthR = undefined;
+    this.cookie = undefined;
+    this.peerHashes = undefined;
+    this.candidates = NO_CANDIDATES;
+    // IKE_INTERMEDIATE arrived in fragments; later fragmented messages (rare) get a new one.
+    if (this.reassembler?.pending === 0) this.reassembler = undefined;
+    if (this.keys) wipe(this.keys.skPi, this.keys.skPr);
+  }
+  private handshakeReleased = false;
 
   /**
    * RFC 7296 §2.23: an authenticated message from a new address/port updates

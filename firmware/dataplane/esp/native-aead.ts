@@ -46,8 +46,9 @@ export class NativeAeadTransform implements EspTransform {
   readonly blockSize = 4;
   private enc: unknown;
   private dec: unknown;
-  private readonly key: Uint8Array;
-  private readonly salt: Uint8Array;
+  /** key | salt in one private copy (one allocation per SA; a hub holds thousands). */
+  private readonly keySalt: Uint8Array;
+  private readonly keyLen: number;
   private destroyed = false;
 
   constructor(
@@ -57,11 +58,14 @@ export class NativeAeadTransform implements EspTransform {
     readonly icvSize: number,
     private readonly lib: PqTunAddon,
   ) {
-    const keyLen = keyAndSalt.length - 4;
-    this.key = new Uint8Array(keyAndSalt.subarray(0, keyLen));
-    this.salt = new Uint8Array(keyAndSalt.subarray(keyLen));
+    this.keyLen = keyAndSalt.length - 4;
+    this.keySalt = new Uint8Array(keyAndSalt);
     // Validate now (throws on a bad combination), like the node:crypto transform does at construction.
-    this.enc = lib.aeadNew(alg, this.key, this.salt, icvSize, true);
+    this.enc = this.context(true);
+  }
+
+  private context(encrypt: boolean): unknown {
+    return this.lib.aeadNew(this.alg, this.keySalt.subarray(0, this.keyLen), this.keySalt.subarray(this.keyLen), this.icvSize, encrypt);
   }
 
   seal(pkt: Uint8Array, plainLen: number, seq: number, seqHi: number, iv?: Uint8Array): void {
@@ -73,14 +77,14 @@ export class NativeAeadTransform implements EspTransform {
     }
     // After destroy() the key is zero: never build a context from it (that would encrypt under an all-zero key).
     if (this.destroyed) throw new Error(`${this.name}: ESP transform used after destroy()`);
-    this.enc ??= this.lib.aeadNew(this.alg, this.key, this.salt, this.icvSize, true);
+    this.enc ??= this.context(true);
     this.lib.aeadSeal(this.enc, pkt, plainLen, seqHi);
   }
 
   open(pkt: Uint8Array, len: number, seqHi: number): Uint8Array | null {
     if (this.destroyed) return null;
     // A context per direction: an SA is used one way, tests use one transform both ways.
-    this.dec ??= this.lib.aeadNew(this.alg, this.key, this.salt, this.icvSize, false);
+    this.dec ??= this.context(false);
     const out = Buffer.allocUnsafe(len - 16 - this.icvSize);
     return this.lib.aeadOpen(this.dec, pkt, len, seqHi, out) ? out : null;
   }
@@ -90,7 +94,6 @@ export class NativeAeadTransform implements EspTransform {
     if (this.enc) this.lib.aeadFree(this.enc);
     if (this.dec) this.lib.aeadFree(this.dec);
     this.enc = this.dec = undefined;
-    this.key.fill(0);
-    this.salt.fill(0);
+    this.keySalt.fill(0);
   }
 }

@@ -73,7 +73,6 @@ export class EspSa {
   seq = 0;
   readonly seqLimit: number;
   readonly seqSoft: number;
-  private readonly spiBytes = new Uint8Array(4);
 
   constructor(p: EspSaParams) {
     if (!Number.isInteger(p.spi) || p.spi < 256 || p.spi > 0xffff_ffff) throw new RangeError(`spi: expected 256..2^32-1 (RFC 4303 §2.1), got ${p.spi}`);
@@ -83,7 +82,6 @@ export class EspSa {
     this.replay = new ReplayWindow(p.replayWindow, p.esn);
     this.seqLimit = p.esn ? SEQ_LIMIT_ESN : SEQ_LIMIT_32;
     this.seqSoft = p.esn ? SEQ_SOFT_ESN : SEQ_SOFT_32;
-    new DataView(this.spiBytes.buffer).setUint32(0, p.spi);
   }
 
   /** Bytes of payload||padding||padlen||nh for an inner packet of `innerLen` bytes. */
@@ -124,7 +122,12 @@ export class EspSa {
     const len = ESP_HEADER_LEN + t.ivSize + plainLen + t.icvSize;
     const pkt = out ? out.subarray(0, len) : Buffer.allocUnsafe(len);
     if (pkt.length < len) throw new RangeError(`out: need ${len} bytes`);
-    pkt.set(this.spiBytes, 0);
+    // SPI written from the number: no 4-byte array per SA (a hub holds thousands).
+    const spi = this.spi;
+    pkt[0] = spi >>> 24;
+    pkt[1] = (spi >>> 16) & 0xff;
+    pkt[2] = (spi >>> 8) & 0xff;
+    pkt[3] = spi & 0xff;
     const lo = seq >>> 0;
     pkt[4] = lo >>> 24;
     pkt[5] = (lo >>> 16) & 0xff;

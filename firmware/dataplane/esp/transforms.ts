@@ -239,6 +239,14 @@ class CbcHmacTransform implements EspTransform {
  * algorithms run on the addon's OpenSSL contexts (native-aead.ts) when it
  * is available, unless `native` is false; AeadTransform is the reference.
  */
+const gcmNames = new Map<number, string>();
+/** One shared name string per AES-GCM variant (not a fresh rope per SA). */
+function gcmName(icv: number, bits: number): string {
+  let n = gcmNames.get(icv * 1024 + bits);
+  if (n === undefined) gcmNames.set(icv * 1024 + bits, (n = `AES_GCM_${icv}_${bits}`));
+  return n;
+}
+
 export function createEspTransform(encrId: number, encrKeyBits: number, encrKey: Uint8Array, integId: number, integKey: Uint8Array, native = true): EspTransform {
   const lib = native ? nativeAead() : undefined;
   const keyBytes = encrKeyBits / 8;
@@ -250,7 +258,7 @@ export function createEspTransform(encrId: number, encrKeyBits: number, encrKey:
       if (encrKey.length !== keyBytes + 4) throw new EspAlgorithmError(`AES-GCM: key must be ${keyBytes}+4 salt bytes, got ${encrKey.length}`);
       if (integId !== IntegId.NONE) throw new EspAlgorithmError('AES-GCM: combined mode takes no integrity algorithm (RFC 4106 §5)');
       const icv = GCM_ICV[encrId]!;
-      const name = `AES_GCM_${icv}_${encrKeyBits}`;
+      const name = gcmName(icv, encrKeyBits);
       const alg = `aes-${encrKeyBits}-gcm` as 'aes-128-gcm';
       return lib ? new NativeAeadTransform(name, alg, encrKey, icv, lib) : new AeadTransform(name, alg, encrKey, icv);
     }

@@ -80,6 +80,9 @@ export function configuredTs(sa: IkeSa): { local: TrafficSelector[]; remote: Tra
  * Derive the Child SA keys, emit the install action and the esp_sa key log
  * lines, and record the Child SA on the IKE SA.
  */
+/** The wiped keys of the ChildSa's records: one shared empty array (zero length, nothing to write). */
+const NO_KEY = new Uint8Array(0);
+
 export function installChild(
   sa: IkeSa,
   args: {
@@ -118,8 +121,11 @@ export function installChild(
     tunnel: sa.tunnel.name,
     ...volumeLimits(sa.tunnel.childRekeyBytes, sa.tunnel.childRekeyPackets),
   };
-  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: { ...sa.local }, dst: { ...sa.remote }, encrKey: mine.encr, integKey: mine.integ };
-  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: { ...sa.remote }, dst: { ...sa.local }, encrKey: theirs.encr, integKey: theirs.integ };
+  // One copy of each endpoint, shared by both directions and the policies (nothing writes to them).
+  const localEp = { ...sa.local };
+  const remoteEp = { ...sa.remote };
+  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: localEp, dst: remoteEp, encrKey: mine.encr, integKey: mine.integ };
+  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: remoteEp, dst: localEp, encrKey: theirs.encr, integKey: theirs.integ };
   const local = args.tsLocal.map(toSelector);
   const remote = args.tsRemote.map(toSelector);
   const policies: PolicySpec[] = [
@@ -155,8 +161,8 @@ export function installChild(
     args.tsRemote,
     encap,
     sa.ctx.clock.now(),
-    { ...inbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
-    { ...outbound, encrKey: new Uint8Array(0), integKey: new Uint8Array(0) },
+    { ...inbound, encrKey: NO_KEY, integKey: NO_KEY },
+    { ...outbound, encrKey: NO_KEY, integKey: NO_KEY },
     policies,
   );
   child.rekeys = args.rekeys ?? 0;

@@ -13,7 +13,7 @@ import type { DecodedMessage, DeletePayload, KePayload, NoncePayload, Payload, S
 import type { KeyExchange } from '../../crypto/types.js';
 import { createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { u32be, wipe } from '../../util/bytes.js';
-import type { IkeSa } from '../ike-sa.js';
+import type { IkeSa, RequestHandler } from '../ike-sa.js';
 import type { ChildSa } from '../child-sa.js';
 import { parseProposalsCached } from '../proposals-cache.js';
 import { toSaProposals, verifySelectedProposal, keMethodsInOrder, initialKeMethod, type ChosenAlgorithms } from '../sa/proposal.js';
@@ -58,8 +58,13 @@ function oursHasLowest(ours: Uint8Array[], theirs: Uint8Array[]): boolean {
   return all[0]!.o;
 }
 
+/** One handler per engine (hooks object), shared by its SAs: no closure per SA. */
+const createChildHandlers = new WeakMap<RekeyHooks, RequestHandler>();
+
 export function registerCreateChild(sa: IkeSa, hooks: RekeyHooks): void {
-  sa.on(ExchangeType.CREATE_CHILD_SA, (s, m) => onCreateChildRequest(s, m, hooks));
+  let h = createChildHandlers.get(hooks);
+  if (!h) createChildHandlers.set(hooks, (h = (s, m) => onCreateChildRequest(s, m, hooks)));
+  sa.on(ExchangeType.CREATE_CHILD_SA, h);
   sa.on(ExchangeType.IKE_FOLLOWUP_KE, onFollowupRequest);
 }
 

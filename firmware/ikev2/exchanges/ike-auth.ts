@@ -14,7 +14,7 @@ import { certFromPayload, certReqHashes } from '../../auth/certs.js';
 import type { Certificate } from '../../auth/x509.js';
 import type { AuthPayload, CertPayload, CertReqPayload, DecodedMessage, IdPayload, Payload, SaPayload, TsPayload } from '../codec/types.js';
 import type { TunnelConfig } from '../../config/types.js';
-import type { IkeSa } from '../ike-sa.js';
+import type { IkeSa, RequestHandler } from '../ike-sa.js';
 import { concat, u32be, ctEqual } from '../../util/bytes.js';
 import { pskAuth } from '../sa/keymat.js';
 import { authOctets, tunnelAccepts } from '../transcript.js';
@@ -196,8 +196,13 @@ function childFailed(sa: IkeSa, spiIn: number, why: string): void {
 
 // ------------------------------------------------------------------ responder
 
+/** One handler per engine (hooks object), shared by its SAs: no closure per SA. */
+const authHandlers = new WeakMap<AuthHooks, RequestHandler>();
+
 export function registerAuthResponder(sa: IkeSa, hooks: AuthHooks): void {
-  sa.on(ExchangeType.IKE_AUTH, (s, msg) => onAuthRequest(s, msg, hooks));
+  let h = authHandlers.get(hooks);
+  if (!h) authHandlers.set(hooks, (h = (s, msg) => onAuthRequest(s, msg, hooks)));
+  sa.on(ExchangeType.IKE_AUTH, h);
 }
 
 function onAuthRequest(sa: IkeSa, msg: DecodedMessage, hooks: AuthHooks): void {

@@ -17,7 +17,7 @@ import type { CertReqPayload, DecodedMessage, KePayload, NoncePayload, Payload, 
 import { createPrf, encrInfo, integInfo } from '../../crypto/registry.js';
 import { KeyExchangeError } from '../../util/errors.js';
 import { equal } from '../../util/bytes.js';
-import { spiIsZero, type IkeSa, type SentInfo } from '../ike-sa.js';
+import { spiIsZero, type IkeSa, type SentInfo, type RequestHandler } from '../ike-sa.js';
 import { toSaProposals, selectProposal, type ChosenAlgorithms, type ProposalSpec } from '../sa/proposal.js';
 import { deriveIkeKeys, deriveAddKeKeys, intAuthStep } from '../sa/keymat.js';
 import { announces, carriesTranscriptNotify, negotiated, responderPolicy, transcriptNotify } from '../transcript.js';
@@ -345,7 +345,15 @@ export function respondInit(sa: IkeSa, msg: DecodedMessage, raw: Uint8Array, sel
     sa.state = 'AUTHENTICATING';
     hooks.keysFinal(sa);
   }
-  sa.on(ExchangeType.IKE_INTERMEDIATE, (s, m) => onIntermediateRequest(s, m, hooks));
+  sa.on(ExchangeType.IKE_INTERMEDIATE, intermediateHandler(hooks));
+}
+
+/** One IKE_INTERMEDIATE handler per engine (hooks object), shared by its SAs: no closure per SA. */
+const intermediateHandlers = new WeakMap<InitHooks, RequestHandler>();
+function intermediateHandler(hooks: InitHooks): RequestHandler {
+  let h = intermediateHandlers.get(hooks);
+  if (!h) intermediateHandlers.set(hooks, (h = (s, m) => onIntermediateRequest(s, m, hooks)));
+  return h;
 }
 
 function onIntermediateRequest(sa: IkeSa, msg: DecodedMessage, hooks: InitHooks): void {

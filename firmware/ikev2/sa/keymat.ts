@@ -97,11 +97,16 @@ export function splitIkeKeymat(
   if (!a.encr.aead && ai === 0) throw new TypeError('a non-AEAD IKE SA needs an integrity algorithm');
   const e = encrKeyLen(a.encr);
   const km = prfPlus(plusPrf, skeyseed, concat(ni, nr, spiI, spiR), 3 * p + 2 * ai + 2 * e);
-  let o = 0;
-  const take = (n: number): Uint8Array => km.slice(o, (o += n));
-  const keys: IkeKeys = { skD: take(p), skAi: take(ai), skAr: take(ai), skEi: take(e), skEr: take(e), skPi: take(p), skPr: take(p) };
+  // The seven keys are views of one private buffer (not of prf+'s output,
+  // which may sit in a shared pool): one allocation per IKE SA instead of
+  // seven, which a hub with thousands of SAs notices. Wiping every key wipes
+  // the whole buffer.
+  const own = new Uint8Array(km.length);
+  own.set(km);
   km.fill(0);
-  return keys;
+  let o = 0;
+  const take = (n: number): Uint8Array => own.subarray(o, (o += n));
+  return { skD: take(p), skAi: take(ai), skAr: take(ai), skEi: take(e), skEr: take(e), skPi: take(p), skPr: take(p) };
 }
 
 /** Initial IKE SA keys from IKE_SA_INIT (RFC 7296 §2.14). Give either the KE shared secret or a precomputed SKEYSEED. */
