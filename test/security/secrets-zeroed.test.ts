@@ -306,8 +306,9 @@ describe('Child SA keys in the daemon and the data plane', () => {
       expect(handed.length).toBeGreaterThanOrEqual(8);
       for (const k of handed) expect(isZero(k)).toBe(true);
       // The first generation (rekeyed, deleted) is wiped in the data plane already; the live one is not.
-      const keyOf = (t: Record<string, unknown>) => (t.key instanceof Uint8Array && !('raw' in t) ? t.key : (t.raw as Uint8Array));
-      const saltOf = (t: Record<string, unknown>) => (t.salt ?? t.nonce) as Uint8Array;
+      // Native AEAD keeps key|salt in one buffer (keySalt); the node:crypto transforms keep raw key bytes + a nonce.
+      const keyOf = (t: Record<string, unknown>) => (t.keySalt ?? (t.key instanceof Uint8Array && !('raw' in t) ? t.key : t.raw)) as Uint8Array;
+      const saltOf = (t: Record<string, unknown>) => (t.keySalt ?? t.salt ?? t.nonce) as Uint8Array;
       expect(transforms.slice(0, 4).every(({ t }) => isZero(keyOf(t)) && isZero(saltOf(t)))).toBe(true);
       expect(transforms.slice(4).every(({ t }) => !isZero(keyOf(t)))).toBe(true);
       a.command({ kind: 'down', tunnel: 't1' });
