@@ -58,6 +58,14 @@ export const DOCUMENT_MIGRATIONS: readonly DocumentMigration[] = [
       return { ...doc, schema_version: 5 };
     },
   },
+  {
+    // v6 adds the optional top-level admission keys; older documents have none (= defaults).
+    from: 5,
+    to: 6,
+    up(doc) {
+      return { ...doc, schema_version: 6 };
+    },
+  },
 ];
 
 /**

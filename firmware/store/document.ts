@@ -18,7 +18,12 @@
 export const CONFIG_DOC_VERSION = 1;
 
 /** Top-level keys besides `version` and `tunnels` (config/schema.ts TOP_KEYS), in document order. */
-export const TOP_FIELDS = ['listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane'] as const;
+export const TOP_FIELDS = [
+  'listen', 'ike_port', 'natt_port', 'control_socket', 'log_level', 'keylog', 'data_plane',
+  'cookie_threshold', 'cookie_threshold_ip', 'block_threshold', 'init_limit_half_open', 'half_open_timeout',
+] as const;
+/** Top-level admission keys (config/schema.ts ADMISSION_KEYS), kept together in `device_settings.admission` (schema v6). */
+export const TOP_ADMISSION_FIELDS = ['cookie_threshold', 'cookie_threshold_ip', 'block_threshold', 'init_limit_half_open', 'half_open_timeout'] as const;
 /** Every tunnel key (config/schema.ts TUNNEL_KEYS), in document order. */
 export const TUNNEL_FIELDS = [
   'name', 'enabled', 'local_addr', 'remote_addr', 'remote_port', 'local_id', 'remote_id', 'auth', 'psk', 'proposals',
@@ -101,6 +106,11 @@ export interface ConfigDoc {
   log_level?: string;
   keylog?: string;
   data_plane?: string;
+  cookie_threshold?: number;
+  cookie_threshold_ip?: number;
+  block_threshold?: number;
+  init_limit_half_open?: number;
+  half_open_timeout?: number;
   tunnels: TunnelDoc[];
 }
 

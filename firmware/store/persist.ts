@@ -22,7 +22,7 @@ import { SCHEMA_VERSION } from './schema.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import { ConfigError } from '../util/errors.js';
 import {
-  TUNNEL_BOOL_FIELDS, TUNNEL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_OPTION_FIELDS, TUNNEL_TEXT_FIELDS, TUNNEL_JSON_FIELDS, TOP_FIELDS,
+  TUNNEL_BOOL_FIELDS, TUNNEL_FIELDS, TUNNEL_INT_FIELDS, TUNNEL_LIST_FIELDS, TUNNEL_OPTION_FIELDS, TUNNEL_TEXT_FIELDS, TUNNEL_JSON_FIELDS, TOP_FIELDS, TOP_ADMISSION_FIELDS,
   fromBackup, stableJson, toBackup, withoutSecrets, type BackupDoc, type ConfigDoc, type TunnelDoc,
 } from './document.js';
 import { migrateDocument } from './doc-migrations.js';
@@ -62,13 +62,17 @@ export interface LiveState {
 type Row = Record<string, unknown>;
 
 export function readLive(db: Db): LiveState {
-  const s = db.prepare('SELECT ike_port, natt_port, control_socket, log_level, keylog, data_plane FROM device_settings WHERE id = 1').get() as Row | undefined;
+  const s = db.prepare('SELECT ike_port, natt_port, control_socket, log_level, keylog, data_plane, admission FROM device_settings WHERE id = 1').get() as Row | undefined;
+  // Schema v6: the admission keys live in one JSON object column.
+  const admission = s && typeof s.admission === 'string' ? (JSON.parse(s.admission) as Row) : {};
   const listen = (db.prepare('SELECT address FROM interfaces ORDER BY position').all() as { address: string }[]).map((r) => r.address);
   // Key order as in docs/config.md: version, top-level fields, tunnels last.
   const d: Row = { version: 1 };
   for (const k of TOP_FIELDS) {
     if (k === 'listen') {
       if (listen.length) d.listen = listen;
+    } else if ((TOP_ADMISSION_FIELDS as readonly string[]).includes(k)) {
+      if (admission[k] !== undefined && admission[k] !== null) d[k] = admission[k];
     } else if (s && s[k] !== null && s[k] !== undefined) d[k] = s[k];
   }
   d.tunnels = [];
@@ -96,8 +100,11 @@ export function readLive(db: Db): LiveState {
 }
 
 function writeLive(db: Db, doc: ConfigDoc, presets: Record<string, string>, refs: Record<string, number>): void {
-  db.prepare('UPDATE device_settings SET ike_port = ?, natt_port = ?, control_socket = ?, log_level = ?, keylog = ?, data_plane = ? WHERE id = 1').run(
+  const admission: Row = {};
+  for (const k of TOP_ADMISSION_FIELDS) if (doc[k] !== undefined) admission[k] = doc[k];
+  db.prepare('UPDATE device_settings SET ike_port = ?, natt_port = ?, control_socket = ?, log_level = ?, keylog = ?, data_plane = ?, admission = ? WHERE id = 1').run(
     doc.ike_port ?? null, doc.natt_port ?? null, doc.control_socket ?? null, doc.log_level ?? null, doc.keylog ?? null, doc.data_plane ?? null,
+    Object.keys(admission).length ? JSON.stringify(admission) : null,
   );
   db.prepare('DELETE FROM interfaces').run();
   const ins = db.prepare('INSERT INTO interfaces (address, position) VALUES (?, ?)');

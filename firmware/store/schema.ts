@@ -22,11 +22,12 @@ import { migration002 } from './migrations/002-interfaces-presets.js';
 import { migration003 } from './migrations/003-commit-confirmed.js';
 import { migration004 } from './migrations/004-tunnel-options.js';
 import { migration005 } from './migrations/005-health-check.js';
+import { migration006 } from './migrations/006-admission.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 
 export type { Migration };
 
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 export function schemaVersion(db: Database.Database): number {

@@ -44,7 +44,10 @@ function parserKeys(name: 'TOP_KEYS' | 'TUNNEL_KEYS'): string[] {
   const src = readFileSync(new URL('../../firmware/config/schema.ts', import.meta.url), 'utf8');
   const m = new RegExp(`const ${name} = \\[([^\\]]*)\\] as const`).exec(src);
   expect(m, name).not.toBeNull();
-  return [...m![1]!.matchAll(/'([a-z_]+)'/g)].map((x) => x[1]!);
+  const keys = [...m![1]!.matchAll(/'([a-z_]+)'/g)].map((x) => x[1]!);
+  // `...ADMISSION_KEYS` spreads the global DoS-protection keys into TOP_KEYS.
+  if (/\.\.\.ADMISSION_KEYS/.test(m![1]!)) keys.push(...ADMISSION_KEYS);
+  return keys;
 }
 
 /** A document that sets every top-level and every tunnel key (string-or-list fields partly as single strings). */
@@ -58,6 +61,11 @@ function everyKeyDoc(): any {
     log_level: 'debug',
     keylog: join(pkiDir, 'keys.log'),
     data_plane: 'recording',
+    cookie_threshold: 40,
+    cookie_threshold_ip: 4,
+    block_threshold: 8,
+    init_limit_half_open: 2000,
+    half_open_timeout: 25,
     tunnels: [
       {
         name: 'pk1',
@@ -173,17 +181,28 @@ describe('schema v4: every document key round-trips', () => {
     t.store = t.reopen();
   });
 
-  it('the DoS-protection keys (ADMISSION_KEYS, file mode only for now) are refused by the store with a clear error, not dropped', () => {
-    // parserKeys('TOP_KEYS') above reads the literal list; the admission keys are spread into it from
-    // ADMISSION_KEYS, which this schema has no column for yet (docs/config.md, docs/dos.md).
+  it('the DoS-protection keys (ADMISSION_KEYS) round-trip through the store (schema v6 device_settings.admission), bad values refused with the field', () => {
     const src = readFileSync(new URL('../../firmware/config/schema.ts', import.meta.url), 'utf8');
     expect(src).toMatch(/const TOP_KEYS = \[[^\]]*\.\.\.ADMISSION_KEYS\] as const/);
+    for (const k of ADMISSION_KEYS) expect((TOP_FIELDS as readonly string[]).includes(k)).toBe(true);
     t = tempStore();
-    for (const k of ADMISSION_KEYS) {
-      expect(() => t.store.apply({ ...everyKeyDoc(), [k]: 10 }, { author: 'alice' })).toThrow(/not held by the configuration store/);
-      expect((TOP_FIELDS as readonly string[]).includes(k)).toBe(false);
-    }
-    expect(parseDaemonConfig({ ...everyKeyDoc(), cookie_threshold: 10, block_threshold: 64 }).admission).toEqual({ cookieThreshold: 10, blockThreshold: 64 });
+    const values = { cookie_threshold: 10, cookie_threshold_ip: 2, block_threshold: 64, init_limit_half_open: 500, half_open_timeout: 20 };
+    t.store.apply({ ...everyKeyDoc(), ...values }, { author: 'alice' });
+    const exported = t.store.exportDocument({ includeSecrets: false, actor: 'test' }) as any;
+    for (const [k, v] of Object.entries(values)) expect(exported[k], k).toBe(v);
+    expect(t.store.daemonConfig().admission).toEqual({ cookieThreshold: 10, cookieThresholdIp: 2, blockThreshold: 64, initLimitHalfOpen: 500, halfOpenTimeout: 20 });
+    // Survives a reopen (read back from the column, not a cache).
+    t.store = t.reopen();
+    expect(t.store.daemonConfig().admission).toEqual({ cookieThreshold: 10, cookieThresholdIp: 2, blockThreshold: 64, initLimitHalfOpen: 500, halfOpenTimeout: 20 });
+    // Left out = defaults again (the column goes back to NULL).
+    const without = everyKeyDoc();
+    for (const k of ADMISSION_KEYS) delete without[k];
+    t.store.apply(without, { author: 'alice' });
+    expect(t.store.daemonConfig().admission).toBeUndefined();
+    // Bad input: a clear error naming the field, nothing changed.
+    const before = t.store.exportDocument({ includeSecrets: false, actor: 'test' });
+    expect(() => t.store.apply({ ...everyKeyDoc(), cookie_threshold: -1 }, { author: 'alice' })).toThrow(/cookie_threshold/);
+    expect(t.store.exportDocument({ includeSecrets: false, actor: 'test' })).toEqual(before);
   });
 
   it('a backup restores into a fresh store with the same daemon configuration', () => {

@@ -18,7 +18,7 @@ describe('schema v5: health_check', () => {
     const db = openDatabase(join(dir, 'data', 'config.db'), { targetVersion: 4 });
     db.prepare("INSERT INTO tunnels (name, position, auth, rekey_time) VALUES ('old', 0, 'pubkey', 3600)").run();
     expect(() => db.prepare('SELECT health_check FROM tunnels').all()).toThrow(/no such column/);
-    expect(migrate(db)).toEqual([5]);
+    expect(migrate(db, 5)).toEqual([5]);
     expect(db.prepare("SELECT name, rekey_time, health_check FROM tunnels WHERE name = 'old'").get()).toEqual({ name: 'old', rekey_time: 3600, health_check: null });
     db.prepare("UPDATE tunnels SET health_check = ? WHERE name = 'old'").run(JSON.stringify({ target: '10.0.0.1', interval: 10 }));
     expect(JSON.parse((db.prepare('SELECT health_check FROM tunnels').get() as { health_check: string }).health_check)).toEqual({ target: '10.0.0.1', interval: 10 });

@@ -244,7 +244,7 @@ describe('schema migrations', () => {
     expect(db.prepare('SELECT address FROM interfaces ORDER BY position').all()).toEqual([{ address: '0.0.0.0' }, { address: '::' }]);
     expect(db.prepare("SELECT preset FROM tunnels WHERE name = 'cf1'").get()).toEqual({ preset: null });
     expect(migrate(db, 3)).toEqual([3]);
-    expect(migrate(db)).toEqual([4, 5]);
+    expect(migrate(db)).toEqual([4, 5, 6]);
     expect(migrate(db)).toEqual([]);
     db.close();
   });
