@@ -44,9 +44,9 @@ export function findPartition(label: string, sysBlock = '/sys/class/block'): str
   return undefined;
 }
 
-export function boardName(): string {
-  // The image records its board at build time (image/lib/rootfs.sh writes /etc/pqgate/board).
-  return read('/etc/pqgate/board')?.trim() || (process.arch === 'arm64' ? 'arm64' : 'x86_64');
+export function boardName(release = read('/etc/pqgate-release') ?? ''): string {
+  // The image records its board at build time (image/boards/*/post-build.sh writes /etc/pqgate-release).
+  return /^BOARD=(\S+)$/m.exec(release)?.[1] ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64');
 }
 
 export function imagePlatform(): DevicePlatform {
