@@ -14,7 +14,15 @@ import { packageVersion } from '../appliance/version.js';
 import type { SlotName } from './types.js';
 import { UpgradeError } from './types.js';
 import { ImageSlotBackend, type DevicePlatform } from './device.js';
-import { unhealthyProbedTunnels, type GateCheck } from './health-gate.js';
+import { GateFatal, unhealthyProbedTunnels, type GateCheck } from './health-gate.js';
+
+/** Starts of the daemon service after which a daemon that never answered is judged crash-looping. */
+export const CRASH_LOOP_STARTS = 4;
+
+/** How often `service daemon` started the daemon since boot (one line each in /run/pqgate/daemon.starts). */
+export function daemonStarts(file = '/run/pqgate/daemon.starts'): number {
+  return (read(file) ?? '').split('\n').filter((l) => l.trim() !== '').length;
+}
 
 export const ESP_MOUNT = '/run/pqgate/esp';
 export const STATE_DIR = '/data/upgrade';
@@ -125,7 +133,14 @@ export function imageGateChecks(): GateCheck[] {
     {
       name: 'daemon',
       async run() {
-        lastStatus = await controlCall(CONTROL_SOCKET, 'status.tunnels', {}, { timeoutMs: 5000 });
+        try {
+          lastStatus = await controlCall(CONTROL_SOCKET, 'status.tunnels', {}, { timeoutMs: 5000 });
+        } catch (e) {
+          // `service daemon` logs each start; a daemon that keeps exiting will not come up by waiting.
+          const starts = daemonStarts();
+          if (starts >= CRASH_LOOP_STARTS) throw new GateFatal(`started ${starts} times since boot and never answered (${(e as Error).message})`);
+          throw e;
+        }
       },
     },
   ];

@@ -11,6 +11,13 @@
  * is what the operator sees after a rollback.
  */
 
+/**
+ * A check that knows waiting cannot help (the daemon is crash-looping)
+ * throws this: the gate fails at once instead of at the timeout, which saves
+ * minutes per unblessed boot.
+ */
+export class GateFatal extends Error {}
+
 export interface GateCheck {
   name: string;
   /** Resolves when healthy; throws (or rejects) with the reason otherwise. */
@@ -41,6 +48,10 @@ export async function runHealthGate(checks: readonly GateCheck[], opts: GateOpti
         await c.run();
       } catch (e) {
         failing = `${c.name}: ${e instanceof Error ? e.message : String(e)}`;
+        if (e instanceof GateFatal) {
+          opts.onAttempt?.(failing);
+          return { ok: false, reason: failing, elapsedMs: now() - start };
+        }
         break;
       }
     }
