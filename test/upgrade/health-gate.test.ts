@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { runHealthGate, unhealthyProbedTunnels, type GateCheck } from '../../firmware/upgrade/health-gate.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GateFatal, runHealthGate, unhealthyProbedTunnels, type GateCheck } from '../../firmware/upgrade/health-gate.js';
+import { boardName, daemonStarts } from '../../firmware/upgrade/device-image.js';
 
 function clock() {
   let t = 0;
@@ -32,6 +36,27 @@ describe('health gate', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toBe('health gate timed out after 12 s: web admin: web admin on port 443: ECONNREFUSED');
     expect(attempts).toHaveLength(5);
+  });
+
+  it('a fatal check ends the gate at once (crash-looping daemon)', async () => {
+    const c = clock();
+    let n = 0;
+    const checks: GateCheck[] = [{ name: 'daemon', run: async () => { n++; if (n < 3) throw new Error('ENOENT'); throw new GateFatal('started 4 times since boot and never answered'); } }];
+    const r = await runHealthGate(checks, { timeoutMs: 300_000, intervalMs: 2000, ...c });
+    expect(r).toEqual({ ok: false, reason: 'daemon: started 4 times since boot and never answered', elapsedMs: 4000 });
+  });
+
+  it('counts daemon starts and reads the board from the release file', () => {
+    const d = mkdtempSync(join(tmpdir(), 'pqgate-gate-'));
+    try {
+      expect(daemonStarts(join(d, 'missing'))).toBe(0);
+      writeFileSync(join(d, 'starts'), '1700000000\n1700000003\n\n1700000006\n');
+      expect(daemonStarts(join(d, 'starts'))).toBe(3);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+    expect(boardName('BOARD=arm64\nVERSION=1.0.0\n')).toBe('arm64');
+    expect(boardName('VERSION=1\nBOARD=x86_64\n')).toBe('x86_64');
   });
 
   it('reads tunnel probe health defensively', () => {
