@@ -23,7 +23,8 @@ import { loadBoard } from '../../qemu/board.js';
 import { runChecks } from '../../qemu/checks.js';
 import { loadScenario, MILESTONES, Testbed } from '../../qemu/scenario.js';
 import type { Vm } from '../../qemu/vm.js';
-import { assertChecks, report, skipReason, workDir } from './lib.js';
+import { request } from 'node:https';
+import { assertChecks, report, skipReason, waitHttps, workDir } from './lib.js';
 import { makeTestBundle, makeVariant, rng, serveFiles, type TestBundle } from './upgrade-lib.js';
 
 const BOARD = 'x86_64' as const;
@@ -53,6 +54,16 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
   const status = async (): Promise<Status> => JSON.parse((await driver('status')).trim().split('\n').pop()!) as Status;
   const entries = async () => (await vm.sh('ls /run/pqgate/esp/loader/entries')).trim().split(/\s+/).sort();
   const fetch = (name: string, to = '/tmp') => vm.sh(`wget -q -O ${to}/${name.split('/').pop()} ${url(name)}`, 120_000);
+  const webGet = (path: string) =>
+    new Promise<{ status: number; location?: string }>((resolve, reject) => {
+      const q = request({ host: '127.0.0.1', port: bed.hostPorts.get('gw')!.web!, path, rejectUnauthorized: false, timeout: 20_000 }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, ...(res.headers.location ? { location: res.headers.location } : {}) });
+      });
+      q.on('error', reject);
+      q.on('timeout', () => q.destroy(new Error('timeout')));
+      q.end();
+    });
   /** Wait for the upgrade boot service's verdict on the boot that starts after `from`. */
   const bootVerdict = async (from: number, timeoutMs = 240_000) => (await vm.waitFor(UPGRADE_DONE, timeoutMs, from)).line;
 
@@ -192,6 +203,9 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
 
   it('factory reset: from the reset request and from the kernel flag; slots untouched', async () => {
     const before = await entries();
+    // An administrator exists: the web admin asks for a login, not the setup.
+    await vm.sh("echo 'correct-horse-battery' | pqgate users add admin --password-file -");
+    expect((await webGet('/login')).location ?? '').not.toMatch(/setup/);
     await driver('factory-reset');
     let mark = vm.mark();
     await vm.sh('sync; reboot');
@@ -203,6 +217,10 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     expect(await vm.sh('pqgate config export')).not.toContain('"hq"');
     expect(await vm.sh('test -e /run/pqgate/esp/pqgate/factory-reset && echo still || echo gone')).toMatch(/gone/);
     expect(await entries()).toEqual(before);
+    // First-boot state: no administrator, the web admin sends everyone to the setup page.
+    expect(await vm.sh('pqgate users list || true')).not.toContain('admin');
+    await waitHttps(bed.hostPorts.get('gw')!.web!, 180_000);
+    expect(await webGet('/login')).toMatchObject({ status: 303, location: '/setup' });
 
     // The button: the kernel flag (added to the running entry here, as holding the button would).
     await vm.sh('echo branch-2 > /data/hostname && sync');
