@@ -66,6 +66,17 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
       q.on('timeout', () => q.destroy(new Error('timeout')));
       q.end();
     });
+  /**
+   * Reboot through init from the test console. Detached with a delay so the
+   * console command returns before init kills every process (a plain
+   * `reboot` races its own end marker against init's SIGTERM).
+   */
+  const reboot = async (): Promise<number> => {
+    const mark = vm.mark();
+    await vm.sh('sync; (sleep 1; reboot) > /dev/null 2>&1 &');
+    await vm.waitFor(/reboot: Restarting system/, 120_000, mark);
+    return mark;
+  };
   /** Wait for the upgrade boot service's verdict on the boot that starts after `from`. */
   const bootVerdict = async (from: number, timeoutMs = 240_000) => (await vm.waitFor(UPGRADE_DONE, timeoutMs, from)).line;
 
@@ -118,8 +129,8 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     const out = await driver(`install /tmp/${good.file.split('/').pop()} /tmp/${good.manifest.split('/').pop()}`, 300_000);
     expect(out).toContain('{"slot":"b"}');
     expect(await entries()).toEqual(['slot-a.conf', 'slot-b+3-0.conf']);
-    const mark = vm.mark();
-    await vm.sh('rm -f /tmp/bundle-*; sync; reboot');
+    await vm.sh('rm -f /tmp/bundle-*');
+    const mark = await reboot();
     const verdict = await bootVerdict(mark);
     expect(verdict).toContain(`blessed ${v1}-upg2`);
     expect(await vm.sh('cat /proc/cmdline')).toMatch(/fw\.slot=b/);
@@ -138,8 +149,8 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     await fetch(bad.manifest);
     expect(await driver(`install /tmp/${bad.file.split('/').pop()} /tmp/${bad.manifest.split('/').pop()}`, 300_000)).toContain('{"slot":"a"}');
     expect(await entries()).toEqual(['slot-a+3-0.conf', 'slot-b.conf']);
-    const mark = vm.mark();
-    await vm.sh('rm -f /tmp/bundle-*; sync; reboot');
+    await vm.sh('rm -f /tmp/bundle-*');
+    const mark = await reboot();
     // Each trial boot ends with the gate's failure and a reboot; the fourth boot is slot B.
     await vm.waitFor(/pqgate-upgrade: rolled back:/, 900_000, mark);
     const boots = vm.lines.slice(mark).filter((l) => MILESTONES.rootfs.test(l.text)).map((l) => /slot ([ab])/.exec(l.text)![1]);
@@ -177,13 +188,11 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
         delayMs = Math.floor(rand() * 8000);
       } else if (phase === 'switch') {
         await driver(`install ${bundleArgs}`, 300_000);
-        await vm.sh('sync; reboot');
-        delayMs = Math.floor(rand() * 3000);
+        await vm.sh('sync; (sleep 1; reboot) > /dev/null 2>&1 &');
+        delayMs = Math.floor(rand() * 4000);
       } else {
         await driver(`install ${bundleArgs}`, 300_000);
-        const m = vm.mark();
-        await vm.sh('sync; reboot');
-        await vm.waitFor(/Restarting system|reboot: Restarting/, 60_000, m);
+        await reboot();
         delayMs = Math.floor(rand() * 40_000);
       }
       await new Promise((r) => setTimeout(r, delayMs));
@@ -209,8 +218,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     await vm.sh("echo 'correct-horse-battery' | pqgate users add admin --password-file -");
     expect((await webGet('/login')).location ?? '').not.toMatch(/setup/);
     await driver('factory-reset');
-    let mark = vm.mark();
-    await vm.sh('sync; reboot');
+    let mark = await reboot();
     await vm.waitFor(MILESTONES.daemon, 240_000, mark);
     expect(vm.serialText(mark)).toMatch(/pqgate-init: factory reset \(reset request\): wiping the data partition/);
     expect(vm.serialText(mark)).toMatch(/factory reset done: first-boot state/);
@@ -228,8 +236,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     await vm.sh('echo branch-2 > /data/hostname && sync');
     const entry = before.find((e) => e === 'slot-b.conf' || e === 'slot-a.conf' ) ?? before[0]!;
     await vm.sh(`mount -o remount,rw /run/pqgate/esp && for f in /run/pqgate/esp/loader/entries/*.conf; do sed -i 's/^options .*/& pqgate.factory_reset=1/' "$f"; done && sync && mount -o remount,ro /run/pqgate/esp`);
-    mark = vm.mark();
-    await vm.sh('sync; reboot');
+    mark = await reboot();
     await vm.waitFor(MILESTONES.daemon, 240_000, mark);
     expect(vm.serialText(mark)).toMatch(/factory reset \(kernel command line\): wiping/);
     expect(await vm.sh('test -e /data/hostname && echo kept || echo wiped')).toMatch(/wiped/);
