@@ -21,6 +21,7 @@ import type { DaemonConfig } from './config/types.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, checkFlags, flag, parseArgs, type CliIo, type Parsed } from './control/cli-args.js';
 import { cmdKeys, cmdLogs, cmdMetrics, cmdReload, cmdStatus, cmdSystem, cmdTunnel, cmdUsers, cmdVersion } from './control/cli-commands.js';
 import { cmdConfig } from './control/cli-config.js';
+import { cmdFactoryReset, cmdUpgrade } from './control/cli-upgrade.js';
 import { packageVersion } from './appliance/version.js';
 
 export { EXIT_OK, EXIT_ERROR, EXIT_USAGE, type CliIo };
@@ -59,6 +60,12 @@ configuration (store mode):
       changes take [--comment TEXT] [--confirm-timeout SEC] (commit confirmed: rolls back unless confirmed)
   users list | add NAME | passwd NAME | delete NAME  [--password-file FILE]
   system info [--json] | reboot | factory-reset --confirm 'FACTORY RESET'
+  factory-reset --yes                        the same (on the image: reboots and wipes the data partition)
+
+firmware (docs/upgrade.md):
+  upgrade FILE.pqb [--reboot]                verify (signatures, board, version) and install in the inactive slot
+  upgrade status [--json] | keylist FILE     slots, versions, last outcome / install a newer signing key list
+  bundle keygen|sign-keylist|trust|make|inspect|verify ...   release tooling (pqgate bundle help)
   reload | version [--json]
 
 options for client commands:
@@ -85,6 +92,8 @@ const FLAGS: Record<string, string[]> = {
   keys: ['--out', '--rekey'],
   users: ['--password-file', '--json'],
   system: ['--json', '--confirm'],
+  upgrade: ['--json', '--reboot'],
+  'factory-reset': ['--yes'],
   config: ['--json', '--include-secrets', '--out', '--limit', '--preset', '--param', '--set', '--unset', '--psk-file', ...CHANGE],
 };
 const CLIENT = new Set(Object.keys(FLAGS).filter((c) => c !== 'daemon' && c !== 'check-config'));
@@ -195,6 +204,8 @@ async function cmdDaemon(p: Parsed, io: CliIo): Promise<number> {
 
 /** Run the CLI; resolves to the exit code. Never throws. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  // Release tooling has its own options (firmware/upgrade/bundle-cli.ts) and needs no daemon.
+  if (argv[0] === 'bundle') return (await import('./upgrade/bundle-cli.js')).bundleMain(argv.slice(1), io);
   let p: Parsed;
   try {
     p = parseArgs(argv);
@@ -243,6 +254,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
         return await cmdSystem(p, io);
       case 'config':
         return await cmdConfig(p, io);
+      case 'upgrade':
+        return await cmdUpgrade(p, io);
+      case 'factory-reset':
+        return await cmdFactoryReset(p, io);
     }
     return EXIT_USAGE;
   } catch (e) {

@@ -26,6 +26,7 @@ source "$IMAGE_DIR/lib/fetch.sh"
 source "$IMAGE_DIR/lib/rootfs.sh"
 source "$IMAGE_DIR/lib/node.sh"
 source "$IMAGE_DIR/lib/image.sh"
+source "$IMAGE_DIR/lib/bundle.sh"
 
 BOARD='' UPDATE_LOCK='' SKIP_TSC=''
 while [[ $# -gt 0 ]]; do
@@ -98,6 +99,7 @@ mapfile -t elfs < <(find "$ROOTFS/usr/bin" "$ROOTFS/usr/sbin" "$ROOTFS/usr/lib/p
 rootfs_libs "$ROOTFS" "${elfs[@]}"
 info "kernel modules"; rootfs_modules "$ROOTFS"
 info "overlay"; rootfs_overlay "$ROOTFS" "$IMAGE_DIR/overlay"; rootfs_overlay "$ROOTFS" "$BOARD_DIR/overlay"
+info "update trust anchors"; bundle_install_trust "$ROOTFS"
 
 step "post-build hook"
 ( source "$BOARD_DIR/post-build.sh" "$ROOTFS" )
@@ -127,6 +129,7 @@ build_data "$OUT/data.ext4"
 
 step "post-image hook (genimage: GPT disk)"
 ( source "$BOARD_DIR/post-image.sh" "$OUT" )
+step "update bundle"; bundle_make
 
 ELAPSED=$((SECONDS - T_START))
 node -e '

@@ -14,7 +14,8 @@
 #
 # Environment: PQGATE_PEER_CACHE (peer roots, default /var/cache/pqgate/peers),
 # PQGATE_TEST_LOG_DIR (per-stage logs, default test-artifacts/run-all),
-# PQGATE_STAGE_TIMEOUT (seconds per test stage, default 900).
+# PQGATE_STAGE_TIMEOUT (seconds per test stage, default 900), PQGATE_SIGNING_KEYS (image signing keys;
+# default: a throwaway set made under test-artifacts/ci-signing-keys).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -97,6 +98,11 @@ if [[ $DEPS_OK -eq 1 ]]; then
   run_stage "browser tests" "$LOG_DIR/e2e.log" npx vitest run --project e2e || true
   # Firmware images (x86_64, arm64) from pinned Debian packages, booted through UEFI in QEMU (root only).
   if [[ $IS_ROOT -eq 1 ]]; then
+    # Throwaway CI signing keys (docs/upgrade.md): the images and their .pqb bundles are signed, the QEMU upgrade tests use the same set.
+    if [[ -z "${PQGATE_SIGNING_KEYS:-}" ]]; then
+      export PQGATE_SIGNING_KEYS="$ROOT/test-artifacts/ci-signing-keys"
+      rm -rf --one-file-system "$PQGATE_SIGNING_KEYS" && node dist/firmware/cli.js bundle keygen --dir "$PQGATE_SIGNING_KEYS" --valid-days 30 >/dev/null
+    fi
     if run_stage "image build" "$LOG_DIR/image-build.log" bash -c 'bash image/setup-host.sh && npm run image --silent -- --board x86_64 --skip-tsc && npm run image --silent -- --board arm64 --skip-tsc'; then
       run_stage "image tests (QEMU)" "$LOG_DIR/image-tests.log" npx vitest run --project image || true
     else

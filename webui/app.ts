@@ -39,6 +39,9 @@ import { registerSystemPages } from './pages/system.js';
 import { registerMaintenancePages } from './pages/maintenance.js';
 import { registerAccountPages } from './pages/account.js';
 import { registerApi } from './api.js';
+import { registerUpgradeRoutes, prepareSpool } from './pages/upgrade.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 /** Reachable without a session (besides /static/*). */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/login', '/setup']);
@@ -67,6 +70,8 @@ export interface WebAppOptions {
   limits?: Partial<Limits>;
   /** Called after a factory reset was accepted by the daemon (server.ts: nothing else to do; tests: observe). */
   onFactoryReset?: () => void;
+  /** Firmware uploads are streamed here (the daemon reads them); default `<dataDir>/spool`, else a temporary directory. */
+  spoolDir?: string;
 }
 
 export interface Limits {
@@ -76,6 +81,8 @@ export interface Limits {
   backupBytes: number;
   /** Certificate + key upload. */
   certBytes: number;
+  /** Firmware bundle upload (streamed to the spool directory). */
+  firmwareBytes: number;
 }
 
 export interface WebContext {
@@ -115,7 +122,15 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const limits: Limits = { formBytes: 64 * 1024, jsonBytes: 1024 * 1024, backupBytes: 1024 * 1024, certBytes: 64 * 1024, ...opts.limits };
+  const limits: Limits = { formBytes: 64 * 1024, jsonBytes: 1024 * 1024, backupBytes: 1024 * 1024, certBytes: 64 * 1024, firmwareBytes: 512 * 1024 * 1024, ...opts.limits };
+  const spoolDir = opts.spoolDir ?? (opts.dataDir ? join(opts.dataDir, 'spool') : mkdtempSync(join(tmpdir(), 'pqgate-spool-')));
+  prepareSpool(spoolDir);
+  // Development image (its trust store accepts unsigned firmware): a property of the rootfs, asked once.
+  let devBuild: boolean | undefined;
+  const isDevBuild = async (): Promise<boolean> => {
+    if (devBuild === undefined) devBuild = await opts.daemon.call('upgrade.status', {}).then((s) => s.dev, () => undefined);
+    return devBuild ?? false;
+  };
   const assets = new Map<string, Buffer>();
   const dir = staticDir();
   for (const f of Object.keys(STATIC_TYPES)) assets.set(f, readFileSync(join(dir, f)));
@@ -135,7 +150,8 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
       const p = res.locals.principal as Principal | undefined;
       const pend = p ? await fetchPending(ctx.daemon) : null;
       const flash = session ? session.flash.splice(0) : [];
-      res.status(status).type('html').send(frame({ user: p?.user ?? null, csrf: session?.csrf ?? '', pending: pend, flash, serverNow: ctx.now() }, title, active, body));
+      const dev = p ? await isDevBuild() : false;
+      res.status(status).type('html').send(frame({ user: p?.user ?? null, csrf: session?.csrf ?? '', pending: pend, flash, serverNow: ctx.now(), devBuild: dev }, title, active, body));
     },
     flash(res, kind, text) {
       (res.locals.session as Session | undefined)?.flash.push({ kind, text });
@@ -253,6 +269,7 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   registerTunnelPages(app, ctx);
   registerSystemPages(app, ctx);
   registerMaintenancePages(app, ctx);
+  registerUpgradeRoutes(app, ctx, spoolDir);
   registerAccountPages(app, ctx);
   registerApi(app, ctx);
 

@@ -16,6 +16,8 @@ export interface FrameContext {
   flash?: { kind: 'ok' | 'error'; text: string }[];
   /** Wall clock of the server (ms), so the countdown does not trust the browser's clock. */
   serverNow: number;
+  /** Development image (accepts unsigned firmware, docs/upgrade.md): red banner on every page. */
+  devBuild?: boolean;
 }
 
 const NAV: [string, string][] = [
@@ -82,6 +84,7 @@ export function frame(ctx: FrameContext, title: string, active: string | null, b
 </head>
 <body>
 <header><a class="brand" href="/">pqgate</a>${nav}</header>
+${ctx.devBuild && ctx.user ? html`<div class="dev-build-banner" role="alert" id="dev-build-global"><strong>Development build — accepts unsigned firmware.</strong> <a href="/maintenance#firmware">Details</a></div>` : ''}
 ${ctx.pending && ctx.user ? pendingBanner(ctx.pending, ctx.csrf, ctx.serverNow) : ''}
 <main>
 ${(ctx.flash ?? []).map((f) => html`<div class="flash ${f.kind}" role="status">${f.text}</div>`)}

@@ -36,6 +36,9 @@ import { imageSlot, rebootMachine } from './system.js';
 import { opsMethods } from './methods-ops.js';
 import { configMethods } from './methods-config.js';
 import { guardSecrets } from './guard.js';
+import { upgradeMethods } from './methods-upgrade.js';
+import { UpgradeService } from '../upgrade/service.js';
+import { selectBackend } from '../upgrade/backend.js';
 
 /** Methods only the admin socket serves (session keys). */
 export const ADMIN_ONLY_METHODS: readonly string[] = ['keys.export', 'keys.capture'];
@@ -66,6 +69,8 @@ export interface ApplianceOptions extends Omit<DaemonOptions, 'config' | 'config
   reboot?: () => Promise<void> | void;
   /** Wall clock for the store and the confirm timer (tests). Default Date.now. */
   wallClock?: () => number;
+  /** Firmware upgrade service (tests inject one with a fake backend). Default: the image's device backend, none off the image. */
+  upgrade?: UpgradeService;
 }
 
 /** `<dir>-web/web.sock` beside the control socket's directory. */
@@ -89,6 +94,8 @@ export class Appliance {
   readonly lastLogins = new Map<string, number>();
   readonly slot: string | undefined;
   readonly isAppliance: boolean;
+  /** Firmware upgrades (firmware/upgrade/service.ts). */
+  upgrade!: UpgradeService;
   private admin: ControlServer | undefined;
   private web: ControlServer | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -163,7 +170,9 @@ export class Appliance {
       this.events = new MemoryEventLog(1000, this.wallNow);
       config = this.fileConfig(this.opts.config!);
     }
-    const { db: _db, initialDocument: _i, config: _c, configPath, controlSocket: _s, webSocket: _w, webGroup: _g, dataPlaneKind: _k, keyCapture: _kc, appliance: _a, reboot: _r, wallClock: _wc, ...daemonOpts } = this.opts;
+    const { db: _db, initialDocument: _i, config: _c, configPath, controlSocket: _s, webSocket: _w, webGroup: _g, dataPlaneKind: _k, keyCapture: _kc, appliance: _a, reboot: _r, wallClock: _wc, upgrade: _u, ...daemonOpts } = this.opts;
+    const upgradeLog = (msg: string, meta?: Record<string, unknown>) => this.log.info(msg, meta);
+    this.upgrade = this.opts.upgrade ?? new UpgradeService({ backend: this.isAppliance ? await selectBackend(this.slot, upgradeLog) : undefined, now: this.wallNow, log: upgradeLog });
     this.daemon = await Daemon.start({
       ...daemonOpts,
       config,
@@ -194,14 +203,15 @@ export class Appliance {
     if (this.keys.enabled) this.log.warn('key capture is on: the current IKE and ESP keys are kept in memory for `pqgate keys export`');
     this.armPendingTimer();
 
-    const methods = guardSecrets({ ...opsMethods(this), ...configMethods(this) }, () => this.daemon.config.tunnels, this.log);
+    const methods = guardSecrets({ ...opsMethods(this), ...configMethods(this), ...upgradeMethods(this) }, () => this.daemon.config.tunnels, this.log);
     this.admin = new ControlServer({ path: config.controlSocket, logger: this.log, methods });
     await this.admin.listen();
     this.log.info('control socket ready', { path: config.controlSocket });
     // The web admin needs the store: in file mode there is a web socket only when asked for.
     const webPath = this.opts.webSocket === undefined ? (this.storeRef ? defaultWebSocket(config.controlSocket) : null) : this.opts.webSocket;
     if (webPath) {
-      const webMethods = Object.fromEntries(Object.entries(methods).filter(([m]) => !ADMIN_ONLY_METHODS.includes(m)));
+      // The web socket's upgrade.install takes spooled *.pqb files only (methods-upgrade.ts webSpoolPath).
+      const webMethods = { ...Object.fromEntries(Object.entries(methods).filter(([m]) => !ADMIN_ONLY_METHODS.includes(m))), ...guardSecrets(upgradeMethods(this, { web: true }), () => this.daemon.config.tunnels, this.log) };
       this.web = new ControlServer({ path: webPath, logger: this.log, methods: webMethods, ...(this.opts.webGroup !== undefined ? { group: this.opts.webGroup } : {}) });
       await this.web.listen();
       this.log.info('web admin socket ready', { path: webPath, group: this.opts.webGroup ?? 'owner only' });

@@ -116,7 +116,22 @@ export function opsMethods(app: Appliance): Handlers<OpsMethod> {
       return { enabled: app.keys.enabled, since: app.keys.enabledSince, ...app.keys.counts() };
     },
 
-    'system.info': () => systemInfo({ daemonUptimeSec: d().uptime().uptimeMs / 1000, dataPlane: d().dataPlaneName, slot: app.slot }),
+    'system.info': async () => {
+      const info = systemInfo({ daemonUptimeSec: d().uptime().uptimeMs / 1000, dataPlane: d().dataPlaneName, slot: app.slot });
+      // With an upgrade backend the slots are the device's own view (versions of both, trial/bad states, last outcome).
+      if (!app.upgrade.backend) return info;
+      const u = await app.upgrade.status();
+      const active = u.slots.find((s) => s.active);
+      const o = u.lastOutcome;
+      return {
+        ...info,
+        firmware: {
+          active: active?.name ?? info.firmware?.active ?? '?',
+          slots: u.slots.map((s) => ({ name: s.name, version: s.version ?? (s.state === 'empty' ? '-' : 'unknown'), state: s.active ? `active, ${s.state}` : s.state })),
+          lastUpgrade: o ? `${o.at}: ${o.fromVersion} → ${o.toVersion} ${o.result}${o.reason ? ` (${o.reason})` : ''}` : null,
+        },
+      };
+    },
     'system.reboot': (params) => {
       const who = actor(obj(params));
       if (!app.isAppliance)
@@ -130,7 +145,12 @@ export function opsMethods(app: Appliance): Handlers<OpsMethod> {
       const who = actor(p);
       if (p.confirm !== 'FACTORY RESET') throw new ControlError(ControlErrorCode.INVALID_PARAMS, "params.confirm must be exactly 'FACTORY RESET'");
       await app.factoryReset(who);
-      return { ok: true };
+      // On the image the whole data partition (logs, spool, upgrade state) is wiped at the next boot, before anything mounts it.
+      const backend = app.upgrade.backend;
+      if (!backend) return { ok: true };
+      await backend.scheduleFactoryReset();
+      setTimeout(() => void backend.reboot().catch((e: unknown) => app.log.error('reboot after factory reset failed', { error: e })), 300);
+      return { ok: true, rebooting: true };
     },
   };
 }

@@ -11,6 +11,7 @@
  * (firmware/store/errors.ts), e.g. validation errors carry every field path.
  */
 import type { IkeSaStatus } from '../ikev2/engine-types.js';
+import type { UpgradeStatus, InstallResult } from '../upgrade/service.js';
 
 /** Who asks (the web admin passes the logged-in user; the CLI the unix user). */
 export interface Actor {
@@ -183,7 +184,18 @@ export interface ControlApi {
   'system.info': [Record<string, never>, SystemInfo];
   'system.reboot': [Actor, { ok: true }];
   /** Wipe configuration, keys, certificates and logs; back to first-boot state (typed confirmation in the UI). */
-  'system.factoryReset': [{ confirm: 'FACTORY RESET' } & Actor, { ok: true }];
+  'system.factoryReset': [{ confirm: 'FACTORY RESET' } & Actor, { ok: true; rebooting?: boolean }];
+
+  /** Firmware slots, running version, development flag, last outcome, install progress (docs/upgrade.md). */
+  'upgrade.status': [Record<string, never>, UpgradeStatus];
+  /**
+   * Verify a bundle file (a path the daemon can read; web socket: a spooled *.pqb) and install it in the
+   * inactive slot as the trial slot. `wait` (default true): answer when done (or with the refusal's code);
+   * false: answer at once with the install id, progress in upgrade.status.
+   */
+  'upgrade.install': [{ path: string; reboot?: boolean; wait?: boolean } & Actor, { id: number; started: true } | ({ id: number } & InstallResult)];
+  /** Install a newer root-signed key list (signing key rotation/revocation without a firmware upgrade). */
+  'upgrade.keylist': [{ path: string } & Actor, { version: number; changed: boolean }];
 }
 
 export type ControlMethod = keyof ControlApi;

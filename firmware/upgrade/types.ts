@@ -25,6 +25,8 @@ export interface BundleHeader {
   /** ISO 8601 UTC build time. */
   created: string;
   images: BundleImage[];
+  /** 'dev' = built without signing keys (its rootfs trust store accepts unsigned bundles); only a dev image installs it. */
+  build?: 'release' | 'dev';
 }
 
 export interface SlotStatus {
@@ -45,6 +47,8 @@ export interface UpgradeOutcome {
   slot: SlotName;
   result: 'installed' | 'committed' | 'rolled-back' | 'refused' | 'failed';
   reason?: string;
+  /** UpgradeErrorCode (or the device side's code) for refused/failed outcomes. */
+  code?: string;
 }
 
 /** Implemented by the device side for the image (firmware/upgrade/device.ts); tests use a file-backed fake. */
@@ -74,12 +78,18 @@ export const UpgradeErrorCodes = [
   'NO_BACKEND',
   /** File not found / not a regular file / symlink in the spool. */
   'BAD_FILE',
+  /** A key list older than the one the device has (anti-replay). */
+  'KEYLIST_REPLAY',
+  /** The signing key is outside its validity window at the bundle's creation time. */
+  'KEY_EXPIRED',
 ] as const;
 export type UpgradeErrorCode = (typeof UpgradeErrorCodes)[number];
 
 /** Typed upgrade failure; `code` is stable and shown to operators, the message is plain words. */
 export class UpgradeError extends PqError {
   declare readonly code: UpgradeErrorCode;
+  /** The bundle's header when it was refused after parsing (so the outcome can name the version). */
+  header?: BundleHeader;
   constructor(code: UpgradeErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
   }
@@ -124,3 +134,10 @@ export interface VerifyOptions {
  * hashes) before anything is written. Throws UpgradeError. Implemented in bundle-verify.ts.
  */
 export type VerifyBundleFile = (path: string, opts: VerifyOptions) => Promise<VerifiedBundle>;
+
+/**
+ * What firmware/upgrade/device.ts (device side) exports for the daemon:
+ * `export const createDeviceBackend: CreateDeviceBackend`. Called only when
+ * running from the appliance image (kernel command line `fw.slot=`).
+ */
+export type CreateDeviceBackend = (o: { slot: SlotName }) => Promise<SlotBackend>;

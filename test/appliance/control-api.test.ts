@@ -301,6 +301,14 @@ describe('control API over the admin socket', () => {
     await rig.established(['a', 'b']);
   });
 
+  it('upgrade.* off the appliance image: unavailable with a clear reason, not a crash', async () => {
+    const st = await rig.call('upgrade.status');
+    expect(st).toMatchObject({ available: false, slots: [], progress: { phase: 'idle' } });
+    expect(st.reason).toMatch(/need the appliance image/);
+    expect(await rig.callError('upgrade.install', { path: '/nonexistent/x.pqb', actor })).toMatchObject({ code: 'NO_BACKEND', message: expect.stringMatching(/appliance image/) });
+    expect((await rig.callError('upgrade.keylist', { path: '/nonexistent/k.pqkl', actor })).code).toBe('BAD_TRUST');
+  });
+
   it('every method was called, and no reply (nor log line) carried a PSK or a private key', () => {
     const called = new Set(rig.replies.map((r) => r.method));
     expect(API_METHODS.filter((m) => !called.has(m))).toEqual([]);

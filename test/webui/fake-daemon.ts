@@ -22,6 +22,8 @@ import { getPreset, isPreset, presetNames } from '../../firmware/presets/presets
 import { formatMetrics } from '../../firmware/store/metrics.js';
 import type { ChildSaStatus, IkeSaStatus } from '../../firmware/ikev2/engine-types.js';
 import type { TunnelDoc } from '../../firmware/store/document.js';
+import { UpgradeService } from '../../firmware/upgrade/service.js';
+import { webSpoolPath } from '../../firmware/appliance/methods-upgrade.js';
 
 type Obj = Record<string, unknown>;
 type Handlers = { [M in ControlMethod]: (p: ControlApi[M][0]) => ControlApi[M][1] | Promise<ControlApi[M][1]> };
@@ -73,6 +75,8 @@ const clock = () => performance.now() + 10_000_000;
 
 export interface FakeDaemonOptions {
   firmware?: SystemInfo['firmware'];
+  /** Firmware upgrades: the real service (test/upgrade/helpers.ts FakeBackend behind it); absent = off the image. */
+  upgrade?: UpgradeService;
   /** Inbound/outbound bytes per second of a healthy simulated Child SA. */
   rate?: { in: number; out: number };
 }
@@ -95,6 +99,10 @@ export class FakeDaemon {
   factoryResets = 0;
   private readonly startedAt = Date.now();
   private readonly opts: FakeDaemonOptions;
+
+  /** Paths given to upgrade.install. */
+  readonly installs: string[] = [];
+  private offImage: UpgradeService | undefined;
 
   private constructor(opts: FakeDaemonOptions) {
     this.opts = opts;
@@ -485,6 +493,21 @@ export class FakeDaemon {
         this.reboots++;
         this.store.logEvent({ level: 'warn', message: `reboot requested by ${p.actor}` });
         return { ok: true };
+      },
+      // Like methods-upgrade.ts on the web socket: spooled *.pqb names only, install in the background.
+      'upgrade.status': () => (this.opts.upgrade ?? (this.offImage ??= new UpgradeService({ backend: undefined, trustDir: join(this.dir, 'no-trust') }))).status(),
+      'upgrade.install': async (p) => {
+        const svc = this.opts.upgrade;
+        const path = webSpoolPath(String(p.path));
+        if (!svc) throw new ControlError('NO_BACKEND', 'firmware upgrades need the appliance image');
+        if (svc.isBusy) throw new ControlError('BUSY', 'another firmware upgrade is in progress');
+        const id = svc.nextId;
+        this.installs.push(path);
+        void svc.install(path, { reboot: p.reboot === true }).catch(() => undefined);
+        return { id, started: true as const };
+      },
+      'upgrade.keylist': () => {
+        throw new ControlError('BAD_TRUST', 'no trust store in the fake daemon');
       },
       'system.factoryReset': (p) => {
         if (p.confirm !== 'FACTORY RESET') throw new ControlError(ControlErrorCode.INVALID_PARAMS, "confirm must be 'FACTORY RESET'");

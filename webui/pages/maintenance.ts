@@ -2,7 +2,7 @@
  * Maintenance: backup download, restore upload (validated by the daemon
  * before anything is applied: an invalid backup is refused with every
  * problem's path and nothing changes), reboot, factory reset (typed
- * confirmation), firmware slot status as the device reports it, and the
+ * confirmation), firmware slots and upload (pages/upgrade.ts), and the
  * web admin's HTTPS certificate (replace by upload).
  *
  * A backup normally leaves out the pre-shared keys (restoring it keeps the
@@ -18,7 +18,8 @@ import { clearSessionCookie, clientIp } from '../security.js';
 import { checkTlsUpload, TlsUploadError } from '../tls.js';
 import type { Part } from '../multipart.js';
 import type { WebContext } from '../app.js';
-import type { SystemInfo } from '../../firmware/control/api.js';
+import type { UpgradeStatus } from '../../firmware/upgrade/service.js';
+import { firmwareSection } from './upgrade.js';
 import type { Issue } from '../daemon-client.js';
 
 export const FACTORY_RESET_PHRASE = 'FACTORY RESET';
@@ -31,22 +32,7 @@ interface MaintState {
   backupError?: string;
 }
 
-function firmwareSection(fw: SystemInfo['firmware'] | undefined): SafeHtml {
-  return html`<section class="card" id="firmware"><h2>Firmware</h2>
-${
-  fw
-    ? html`<p>Running from slot <strong>${fw.active}</strong>. Last upgrade: ${fw.lastUpgrade ?? 'never'}.</p>
-<div class="table-wrap"><table class="list"><thead><tr><th>Slot</th><th>Version</th><th>State</th></tr></thead><tbody>
-${fw.slots.map((s) => html`<tr><td data-label="Slot">${s.name}${s.name === fw.active ? html` <span class="badge">active</span>` : ''}</td><td data-label="Version">${s.version}</td><td data-label="State">${s.state}</td></tr>`)}
-</tbody></table></div>`
-    : html`<p>The device reports no firmware slots (it is not running from a firmware image).</p>`
-}
-<form class="form" aria-disabled="true"><label>Firmware image <input type="file" disabled></label>
-<p class="help">Firmware upload arrives with the firmware image support; until the device reports an upgrade service this page only shows the slots above.</p></form>
-</section>`;
-}
-
-function body(ctx: WebContext, csrf: string, info: SystemInfo | undefined, st: MaintState): SafeHtml {
+function body(ctx: WebContext, csrf: string, upgrade: UpgradeStatus | undefined, st: MaintState): SafeHtml {
   let tls: SafeHtml = html`<p>Certificate information unavailable.</p>`;
   if (ctx.tls) {
     const t = ctx.tls.info();
@@ -70,7 +56,7 @@ ${st.restoreError ? html`<div class="flash error" role="alert">${st.restoreError
 <label>Comment <input name="comment" maxlength="200"></label>
 <button type="submit">Validate and restore</button>
 <p class="help">The file is validated completely first; it becomes a new revision only if it is valid.</p></form></section>
-${firmwareSection(info?.firmware)}
+${firmwareSection(ctx, csrf, upgrade)}
 <section class="card" id="https"><h2>HTTPS certificate of this admin page</h2>${tls}
 ${st.tlsError ? html`<div class="flash error" role="alert">${st.tlsError}</div>` : ''}
 <form method="post" action="/maintenance/tls" enctype="multipart/form-data" class="form" id="tls-form">${csrfField(csrf)}
@@ -90,8 +76,8 @@ ${st.resetError ? html`<div class="flash error" role="alert">${st.resetError}</d
 export function registerMaintenancePages(app: Express, ctx: WebContext): void {
   const csrf = (res: Response) => ctx.principal(res).session?.csrf ?? '';
   const show = async (req: Request, res: Response, st: MaintState = {}, status = 200) => {
-    const info = await ctx.daemon.call('system.info', {}).catch(() => undefined);
-    await ctx.page(req, res, 'Maintenance', '/maintenance', body(ctx, csrf(res), info, st), status);
+    const upgrade = await ctx.daemon.call('upgrade.status', {}).catch(() => undefined);
+    await ctx.page(req, res, 'Maintenance', '/maintenance', body(ctx, csrf(res), upgrade, st), status);
   };
   const file = (req: Request, name: string): Part | undefined => (req.body as { _files?: Record<string, Part> } | undefined)?._files?.[name];
   const stamp = () => new Date(ctx.now()).toISOString().replace(/[:.]/g, '-');

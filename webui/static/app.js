@@ -6,7 +6,9 @@
  *     /api/v1/status every 2 s; reloads the page when SAs come or go),
  *   - the live event log,
  *   - auto-submitting filter/preset selects and the typed confirmation of
- *     the factory reset.
+ *     the factory reset,
+ *   - the firmware upload with its progress bar (upload, then verify/write
+ *     progress polled from /maintenance/firmware/status).
  * Data from the server is only ever put into the page with textContent or
  * setAttribute, never as HTML.
  */
@@ -245,11 +247,68 @@
     });
   }
 
+  // ---- firmware upload (Maintenance): upload progress, then install progress from status polling ----
+  function firmware() {
+    var form = $('#firmware-form');
+    if (!form) return;
+    var bar = $('#firmware-progress');
+    var phase = $('#firmware-phase');
+    var button = $('#firmware-upload');
+    function show(pct, text) {
+      bar.hidden = false;
+      bar.value = Math.max(0, Math.min(100, pct));
+      phase.textContent = text;
+    }
+    function watch(id) {
+      getJson(form.getAttribute('data-status')).then(function (s) {
+        var p = s.progress || {};
+        if (p.id !== id) { setTimeout(function () { watch(id); }, 1000); return; }
+        var pct = p.total ? Math.floor((100 * p.done) / p.total) : 0;
+        if (p.phase === 'verifying') show(pct, 'Verifying signatures and images… ' + pct + '%');
+        else if (p.phase === 'writing') show(pct, 'Writing the inactive slot… ' + pct + '%');
+        else if (p.phase === 'finishing') show(100, 'Making it the trial slot…');
+        if (p.phase === 'done' || p.phase === 'failed') { window.location.reload(); return; }
+        setTimeout(function () { watch(id); }, 1000);
+      }).catch(function () {
+        // The gateway may be rebooting into the new firmware: keep asking.
+        phase.textContent = 'Waiting for the gateway…';
+        setTimeout(function () { watch(id); }, 3000);
+      });
+    }
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var file = $('#firmware-file').files[0];
+      if (!file) return;
+      var reboot = $('#firmware-reboot').checked ? '1' : '0';
+      var csrf = form.querySelector('input[name="_csrf"]').value;
+      var xhr = new XMLHttpRequest();
+      xhr.open('POST', form.getAttribute('data-upload') + '?reboot=' + reboot);
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.setRequestHeader('X-CSRF-Token', csrf);
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) show(Math.floor((100 * e.loaded) / e.total), 'Uploading… ' + Math.floor((100 * e.loaded) / e.total) + '%');
+      };
+      xhr.onload = function () {
+        var r = {};
+        try { r = JSON.parse(xhr.responseText); } catch (e) { r = {}; }
+        if (xhr.status === 202) { show(0, 'Uploaded; verifying…'); watch(r.id); return; }
+        button.disabled = false;
+        phase.textContent = (r.error && r.error.message) || ('Upload failed (HTTP ' + xhr.status + ')');
+      };
+      xhr.onerror = function () { button.disabled = false; phase.textContent = 'Upload failed (connection lost)'; };
+      button.disabled = true;
+      show(0, 'Uploading…');
+      xhr.send(file);
+    });
+  }
+
   document.addEventListener('DOMContentLoaded', function () {
     countdown();
     dashboard();
     logs();
     autosubmit();
     mustEqual();
+    firmware();
   });
 })();
