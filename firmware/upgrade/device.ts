@@ -24,7 +24,7 @@
  */
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BundleHeader, BundleImage, SlotBackend, SlotName, SlotStatus, UpgradeOutcome } from './types.js';
+import type { BundleHeader, BundleImage, CreateDeviceBackend, SlotBackend, SlotName, SlotStatus, UpgradeOutcome } from './types.js';
 import { UpgradeError } from './types.js';
 import {
   DEFAULT_TRIES,
@@ -444,3 +444,16 @@ export class ImageSlotBackend implements SlotBackend {
     return this.platform.reboot();
   }
 }
+
+/**
+ * What the daemon loads on the appliance image (firmware/upgrade/backend.ts
+ * selectBackend): the image platform (device-image.ts), imported lazily so
+ * this module stays free of the image's paths for the unit tests.
+ */
+export const createDeviceBackend: CreateDeviceBackend = async ({ slot }) => {
+  const { imagePlatform } = await import('./device-image.js');
+  const platform = imagePlatform();
+  const running = platform.runningSlot();
+  if (running !== slot) throw new UpgradeError('NO_BACKEND', `kernel command line says slot ${String(running)}, the daemon was told ${slot}`);
+  return new ImageSlotBackend(platform);
+};

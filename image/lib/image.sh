@@ -54,8 +54,9 @@ build_initramfs() {
 build_esp() {
   local out=$1 mib version cmdline sdboot d slot gen secver
   mib=$(json "$BOARD_JSON" j.disk.espMiB)
-  version=$(json "$REPO/package.json" j.version)
-  secver=${PQGATE_SECURITY_VERSION:-1}
+  # Same version and security version as the bundle and release.json (lib/bundle.sh).
+  version=$(bundle_version)
+  secver=$(bundle_security_version)
   [[ "$secver" =~ ^[0-9]+$ ]] || die "PQGATE_SECURITY_VERSION must be a number"
   cmdline=$(json "$BOARD_JSON" j.cmdline)
   sdboot="$(pkg_dir systemd-boot-efi)/$(json "$BOARD_JSON" j.efi.bootloader)"
