@@ -8,9 +8,11 @@
  *  - a v2 bundle made with `pqgate bundle make` installs as the trial slot,
  *    reboots, passes the health gate, is blessed; `pqgate upgrade status`
  *    says committed and shows both slots; the configuration is kept.
- * The image under test is a development build (no PQGATE_SIGNING_KEYS), so
- * unsigned and revoked-key refusals are covered by h-bundle's unit tests
- * (test/upgrade/bundle.test.ts, service.test.ts), not here.
+ * Built with PQGATE_SIGNING_KEYS (test/run-all.sh makes throwaway CI keys),
+ * the bundles are signed with them and an unsigned one must be refused
+ * too; a development image accepts unsigned bundles, so that case is then
+ * left out. Revoked-key refusals need a key list installed first: covered
+ * by h-bundle's unit tests (test/upgrade/bundle.test.ts, service.test.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync, writeSync } from 'node:fs';
@@ -35,13 +37,31 @@ const hasBundleTool = (() => {
 })();
 const skip = skipReason(BOARD) ?? (hasBundleTool ? undefined : 'no bundle tool (npm run build)');
 
-function bundleMake(out: string, from: string, board: string, version: string, securityVersion: number): void {
-  execFileSync('node', [join(REPO, 'dist/firmware/cli.js'), 'bundle', 'make', '--board', board, '--version', version, '--security-version', String(securityVersion), '--from', from, '--out', out], { stdio: 'pipe' });
+/** Whether the built image is a release (signed) build: its trust store then refuses unsigned bundles. */
+function imageSigned(): boolean {
+  try {
+    const r = JSON.parse(readFileSync(join(loadBoard(BOARD).outDir, 'build/rootfs/usr/share/pqgate/release.json'), 'utf8')) as { build?: string };
+    return r.build === 'release';
+  } catch {
+    return false;
+  }
+}
+const signed = skip === undefined && imageSigned();
+// A signed image needs the keys it was built with (test/run-all.sh exports PQGATE_SIGNING_KEYS for the build and the tests).
+const keys = signed ? process.env.PQGATE_SIGNING_KEYS : undefined;
+const skipAll = skip ?? (signed && !keys ? 'signed image but PQGATE_SIGNING_KEYS is not set' : undefined);
+
+function bundleMake(out: string, from: string, board: string, version: string, securityVersion: number, sign = true): void {
+  execFileSync(
+    'node',
+    [join(REPO, 'dist/firmware/cli.js'), 'bundle', 'make', '--board', board, '--version', version, '--security-version', String(securityVersion), '--from', from, '--out', out, ...(keys && sign ? ['--keys', keys] : [])],
+    { stdio: 'pipe' },
+  );
 }
 
-describe.skipIf(skip !== undefined)(`upgrade through the control API on ${BOARD}${skip ? ` (skipped: ${skip})` : ''}`, () => {
+describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOARD}${skipAll ? ` (skipped: ${skipAll})` : ''}`, () => {
   const scenario = loadScenario('upgrade');
-  const dir = skip ? '' : workDir(`upgrade-api-${BOARD}`);
+  const dir = skipAll ? '' : workDir(`upgrade-api-${BOARD}`);
   let bed: Testbed;
   let vm: Vm;
   let server: Server;
@@ -71,6 +91,10 @@ describe.skipIf(skip !== undefined)(`upgrade through the control API on ${BOARD}
     bundleMake(files.wrongBoard, from, 'arm64', v2.version, floor + 1);
     files.downgrade = join(dir, 'downgrade.pqb');
     bundleMake(files.downgrade, from, BOARD, `${v1}-old`, Math.max(0, floor - 1));
+    if (keys) {
+      files.unsigned = join(dir, 'unsigned.pqb');
+      bundleMake(files.unsigned, from, BOARD, v2.version, floor + 1, false);
+    }
     // Tampered: one byte flipped in the middle of the rootfs payload.
     files.tampered = join(dir, 'tampered.pqb');
     copyFileSync(files.good, files.tampered);
@@ -113,6 +137,7 @@ describe.skipIf(skip !== undefined)(`upgrade through the control API on ${BOARD}
       truncated: /\[(TRUNCATED|BAD_FORMAT)\]/,
       wrongBoard: /\[WRONG_BOARD\]/,
       downgrade: /\[DOWNGRADE\]/,
+      ...(files.unsigned ? { unsigned: /\[UNSIGNED\]/ } : {}),
     };
     for (const [k, re] of Object.entries(expected)) {
       const name = files[k]!.split('/').pop()!;
