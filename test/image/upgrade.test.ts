@@ -31,6 +31,8 @@ import { makeTestBundle, makeVariant, rng, serveFiles, type TestBundle } from '.
 for (const BOARD of ['x86_64', 'arm64'] as const) {
 const skip = skipReason(BOARD);
 const heavy = BOARD === 'x86_64';
+/** Boot to the daemon: ~60 s on an idle machine, several times that on a loaded one (PQGATE_IMAGE_BOOT_TIMEOUT, ms). */
+const BOOT_TIMEOUT = Number(process.env.PQGATE_IMAGE_BOOT_TIMEOUT ?? 600_000);
 const UPGRADE_DONE = /pqgate-upgrade: boot check: (blessed|reboot|rolled-back|none|interrupted)/;
 
 interface Status {
@@ -78,7 +80,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     return mark;
   };
   /** Wait for the upgrade boot service's verdict on the boot that starts after `from`. */
-  const bootVerdict = async (from: number, timeoutMs = 240_000) => (await vm.waitFor(UPGRADE_DONE, timeoutMs, from)).line;
+  const bootVerdict = async (from: number, timeoutMs = BOOT_TIMEOUT + 300_000) => (await vm.waitFor(UPGRADE_DONE, timeoutMs, from)).line;
 
   beforeAll(async () => {
     const b = loadBoard(BOARD);
@@ -97,13 +99,14 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     bed = new Testbed(scenario, dir, { board: BOARD });
     await bed.start();
     vm = bed.vm('gw');
-    await bed.waitBooted();
-    await bed.applyHostFiles();
+    // Generous: the build machine's TCG guests slow down several-fold under load.
+    await bed.waitBooted(BOOT_TIMEOUT);
+    await bed.applyHostFiles(BOOT_TIMEOUT);
     await fetch('upgrade-driver.mjs', '/data');
     await fetch('config.json');
     await vm.sh('pqgate config set /tmp/config.json');
     report('setup', `${Date.now() - t0} ms`);
-  }, 600_000);
+  }, 1_800_000);
 
   afterAll(async () => {
     await bed?.stop();
@@ -141,7 +144,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     expect(s.floor).toBe(2);
     assertChecks(await runChecks(scenario.checks, bed.checkHosts(), { retryMs: 30_000 }));
     report('upgrade v1→v2 (install + reboot + gate + bless)', `${Math.round((Date.now() - t) / 1000)} s`);
-  }, 600_000);
+  }, 1_800_000);
 
   it.skipIf(!heavy)('a v2 that fails its health gate: three unblessed boots, then back on B by itself, with the reason', async () => {
     const t = Date.now();
@@ -152,7 +155,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     await vm.sh('rm -f /tmp/bundle-*');
     const mark = await reboot();
     // Each trial boot ends with the gate's failure and a reboot; the fourth boot is slot B.
-    await vm.waitFor(/pqgate-upgrade: rolled back:/, 900_000, mark);
+    await vm.waitFor(/pqgate-upgrade: rolled back:/, 4 * BOOT_TIMEOUT, mark);
     const boots = vm.lines.slice(mark).filter((l) => MILESTONES.rootfs.test(l.text)).map((l) => /slot ([ab])/.exec(l.text)![1]);
     report('fallback boots (slot per boot)', boots.join(' '));
     expect(boots).toEqual(['a', 'a', 'a', 'b']);
@@ -165,7 +168,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     expect(s.floor).toBe(2);
     assertChecks(await runChecks(scenario.checks, bed.checkHosts(), { retryMs: 30_000 }));
     report('failed-gate fallback (install + 3 trial boots + fallback boot)', `${Math.round((Date.now() - t) / 1000)} s`);
-  }, 1_200_000);
+  }, 5_400_000);
 
   it.skipIf(!heavy)('power cuts during write, switch and first boot: always back on a working slot with its configuration', async () => {
     const points = Number(process.env.PQGATE_POWERCUT_POINTS ?? 4);
@@ -200,7 +203,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
       await vm.kill();
       const mark = vm.mark();
       vm.start();
-      await vm.waitFor(MILESTONES.daemon, 240_000, mark);
+      await vm.waitFor(MILESTONES.daemon, BOOT_TIMEOUT, mark);
       // Whatever the boot check decides (bless a trial, record a rollback, nothing), the result must be a working, configured system.
       const verdict = await bootVerdict(mark, 300_000);
       if (/reboot/.test(verdict)) throw new Error(`power cut ${i + 1}: the good v2 failed its gate: ${vm.serialText(mark).slice(-2000)}`);
@@ -219,7 +222,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     expect((await webGet('/login')).location ?? '').not.toMatch(/setup/);
     await driver('factory-reset');
     let mark = await reboot();
-    await vm.waitFor(MILESTONES.daemon, 240_000, mark);
+    await vm.waitFor(MILESTONES.daemon, BOOT_TIMEOUT, mark);
     expect(vm.serialText(mark)).toMatch(/pqgate-init: factory reset \(reset request\): wiping the data partition/);
     expect(vm.serialText(mark)).toMatch(/factory reset done: first-boot state/);
     expect(await vm.sh('ls -A /data | grep -v lost+found || true')).not.toMatch(/hostname|network\.conf|upgrade/);
@@ -237,7 +240,7 @@ describe.skipIf(skip !== undefined)(`upgrade scenario on ${BOARD}${skip ? ` (ski
     const entry = before.find((e) => e === 'slot-b.conf' || e === 'slot-a.conf' ) ?? before[0]!;
     await vm.sh(`mount -o remount,rw /run/pqgate/esp && for f in /run/pqgate/esp/loader/entries/*.conf; do sed -i 's/^options .*/& pqgate.factory_reset=1/' "$f"; done && sync && mount -o remount,ro /run/pqgate/esp`);
     mark = await reboot();
-    await vm.waitFor(MILESTONES.daemon, 240_000, mark);
+    await vm.waitFor(MILESTONES.daemon, BOOT_TIMEOUT, mark);
     expect(vm.serialText(mark)).toMatch(/factory reset \(kernel command line\): wiping/);
     expect(await vm.sh('test -e /data/hostname && echo kept || echo wiped')).toMatch(/wiped/);
     await vm.sh(`mount -o remount,rw /run/pqgate/esp && for f in /run/pqgate/esp/loader/entries/*.conf; do sed -i 's/ pqgate.factory_reset=1//' "$f"; done && sync && mount -o remount,ro /run/pqgate/esp`);
