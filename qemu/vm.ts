@@ -221,23 +221,27 @@ export class Vm {
     const s = await this.connectConsole(timeoutMs);
     const id = `${process.pid}x${++this.conSeq}`;
     const end = new RegExp(`__PQEND_${id}_(\\d+)__`);
+    const begin = `__PQBEGIN_${id}__\n`;
     // A subshell keeps `exit` or `cd` in a command from killing the console shell.
     // The image's busybox sh prefers its applets to $PATH: `ip` must be iproute2's.
-    const payload = `( ip() { /usr/sbin/ip "$@"; }\n${cmd}\n) 2>&1; echo "__PQEND_${id}_$?__"\n`;
+    // The begin marker tells a shell that got the command from one that did not:
+    // only the latter may be sent the command again (a silent long command must not run twice).
+    const payload = `echo "__PQBEGIN_${id}__"; ( ip() { /usr/sbin/ip "$@"; }\n${cmd}\n) 2>&1; echo "__PQEND_${id}_$?__"\n`;
     this.conBuf = '';
     s.write(payload);
     let resent = Date.now();
     for (;;) {
       const m = end.exec(this.conBuf);
       if (m) {
-        // The guest may echo nothing (no tty): output is everything before the marker.
-        const output = this.conBuf.slice(0, m.index).replace(/\r/g, '');
+        // The guest may echo nothing (no tty): output is everything between the markers.
+        const b = this.conBuf.lastIndexOf(begin, m.index);
+        const output = this.conBuf.slice(b >= 0 ? b + begin.length : 0, m.index).replace(/\r/g, '');
         this.conBuf = this.conBuf.slice(m.index + m[0].length);
         return { code: Number(m[1]), output };
       }
       if (Date.now() > deadline) throw new VmError(this.name, `command timed out after ${timeoutMs} ms: ${cmd}\n${this.conBuf.slice(-2000)}`);
       // Nobody listening yet on the guest side: bytes written before the shell opened the port are lost; resend.
-      if (this.conBuf === '' && Date.now() - resent > 3000) {
+      if (!this.conBuf.includes(begin) && Date.now() - resent > 3000) {
         s.write(payload);
         resent = Date.now();
       }

@@ -42,10 +42,22 @@ build_initramfs() {
 # build_esp OUT_FILE: FAT ESP with systemd-boot at the removable-media path and
 # one Boot Loader Specification entry per slot, each with its own kernel and
 # initramfs. Built with mkfs.vfat -C and mtools: no loop mounts.
+#
+# A/B with boot counting (docs/upgrade.md "Device side"): entries are
+# loader/entries/slot-a.conf and slot-b.conf with `sort-key pqgate` and
+# `version <generation>`; systemd-boot sorts entries with a sort key by
+# version descending, so the slot installed last is the default as long as it
+# has tries left (a trial entry is slot-X+3-0.conf; +0 sorts last). loader.conf's
+# default is a glob over both slots, never one slot. The factory image gives
+# slot A generation 2 and slot B generation 1. Per-slot metadata (version,
+# security version, board, generation) in /pqgate-X/slot.json.
 build_esp() {
-  local out=$1 mib version cmdline sdboot d slot
+  local out=$1 mib version cmdline sdboot d slot gen secver
   mib=$(json "$BOARD_JSON" j.disk.espMiB)
-  version=$(json "$REPO/package.json" j.version)
+  # Same version and security version as the bundle and release.json (lib/bundle.sh).
+  version=$(bundle_version)
+  secver=$(bundle_security_version)
+  [[ "$secver" =~ ^[0-9]+$ ]] || die "PQGATE_SECURITY_VERSION must be a number"
   cmdline=$(json "$BOARD_JSON" j.cmdline)
   sdboot="$(pkg_dir systemd-boot-efi)/$(json "$BOARD_JSON" j.efi.bootloader)"
   [[ -f "$sdboot" ]] || die "systemd-boot binary not found: $sdboot"
@@ -53,28 +65,32 @@ build_esp() {
   safe_rm_tree "$d"
   mkdir -p "$d/loader/entries"
   cat > "$d/loader/loader.conf" <<EOF
-default pqgate-a.conf
+default slot-*
 timeout 0
 editor no
 console-mode keep
 EOF
   for slot in a b; do
-    cat > "$d/loader/entries/pqgate-$slot.conf" <<EOF
+    if [[ $slot == a ]]; then gen=2; else gen=1; fi
+    cat > "$d/loader/entries/slot-$slot.conf" <<EOF
 title   pqgate $version (slot ${slot^^})
-version $version
+sort-key pqgate
+version $gen
 linux   /pqgate-$slot/vmlinuz
 initrd  /pqgate-$slot/initrd.img
 options fw.slot=$slot $cmdline
 EOF
+    printf '{"version":"%s","securityVersion":%d,"board":"%s","generation":%d}\n' "$version" "$secver" "$BOARD" "$gen" > "$d/slot-$slot.json"
   done
   rm -f "$out"
   mkfs.vfat -C -F 32 -n PQGATE-ESP -i "$(printf '%s' "$BOARD" | sha256sum | cut -c1-8)" "$out" $((mib * 1024)) >/dev/null || die "mkfs.vfat failed"
   export MTOOLS_SKIP_CHECK=1
-  mmd -i "$out" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/pqgate-a ::/pqgate-b || die "mmd failed"
+  mmd -i "$out" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries ::/pqgate-a ::/pqgate-b ::/pqgate || die "mmd failed"
   mcopy -i "$out" "$sdboot" "::/$(json "$BOARD_JSON" j.efi.removablePath)" || die "mcopy systemd-boot failed"
   mcopy -i "$out" "$d/loader/loader.conf" ::/loader/loader.conf
   for slot in a b; do
-    mcopy -i "$out" "$d/loader/entries/pqgate-$slot.conf" "::/loader/entries/pqgate-$slot.conf"
+    mcopy -i "$out" "$d/loader/entries/slot-$slot.conf" "::/loader/entries/slot-$slot.conf"
+    mcopy -i "$out" "$d/slot-$slot.json" "::/pqgate-$slot/slot.json"
     mcopy -i "$out" "$OUT/vmlinuz" "::/pqgate-$slot/vmlinuz" || die "ESP too small for the kernel? (espMiB=$mib)"
     mcopy -i "$out" "$OUT/initrd.img" "::/pqgate-$slot/initrd.img" || die "ESP too small for the initramfs? (espMiB=$mib)"
   done

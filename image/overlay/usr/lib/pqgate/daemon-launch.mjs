@@ -63,6 +63,22 @@ if (want === 'kernel' || want === 'auto') {
   }
 }
 
+// Upgrades (firmware/upgrade/device-boot.ts): a trial slot snapshots the
+// configuration database before its migrations run; a slot that finds the
+// database newer than its schema (rolled back after an upgrade migrated it)
+// restores that snapshot. Never fatal: the daemon starts either way.
+if (db !== undefined) {
+  try {
+    const { imageSlotBackend } = await imp('upgrade/device-image.js');
+    const { prepareDatabase } = await imp('upgrade/device-boot.js');
+    const { SCHEMA_VERSION } = await imp('store/schema.js');
+    const backend = imageSlotBackend();
+    if (backend) prepareDatabase(backend, resolve(db), SCHEMA_VERSION, (m) => logger.info(m));
+  } catch (e) {
+    logger.error('upgrade database preparation failed', { error: e });
+  }
+}
+
 const app = await startAppliance({
   logger,
   env: process.env,
