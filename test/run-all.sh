@@ -14,7 +14,7 @@
 #
 # Environment: PQGATE_PEER_CACHE (peer roots, default /var/cache/pqgate/peers),
 # PQGATE_TEST_LOG_DIR (per-stage logs, default test-artifacts/run-all),
-# PQGATE_STAGE_TIMEOUT (seconds per test stage, default 900), PQGATE_SIGNING_KEYS (image signing keys;
+# PQGATE_STAGE_TIMEOUT (seconds per test stage, default 1500; the QEMU stage: PQGATE_IMAGE_STAGE_TIMEOUT, default 3000), PQGATE_SIGNING_KEYS (image signing keys;
 # default: a throwaway set made under test-artifacts/ci-signing-keys).
 set -uo pipefail
 
@@ -104,7 +104,9 @@ if [[ $DEPS_OK -eq 1 ]]; then
       rm -rf --one-file-system "$PQGATE_SIGNING_KEYS" && node dist/firmware/cli.js bundle keygen --dir "$PQGATE_SIGNING_KEYS" --valid-days 30 >/dev/null
     fi
     if run_stage "image build" "$LOG_DIR/image-build.log" bash -c 'bash image/setup-host.sh && npm run image --silent -- --board x86_64 --skip-tsc && npm run image --silent -- --board arm64 --skip-tsc'; then
-      run_stage "image tests (QEMU)" "$LOG_DIR/image-tests.log" npx vitest run --project image || true
+      # The QEMU stage boots several VMs under TCG (boot, reboot, site-to-site, strongSwan, upgrade/fallback/power cuts):
+      # its own, longer budget (PQGATE_IMAGE_STAGE_TIMEOUT, default 3000 s).
+      STAGE_TIMEOUT="${PQGATE_IMAGE_STAGE_TIMEOUT:-3000}" run_stage "image tests (QEMU)" "$LOG_DIR/image-tests.log" npx vitest run --project image || true
     else
       skip_stage "image tests (QEMU)" "image build failed"
     fi
