@@ -1,13 +1,16 @@
 /**
- * The upgrade end to end through the daemon's control API (`pqgate upgrade`,
- * the same `upgrade.install` the web admin's Maintenance page calls), on
- * x86_64, one VM (docs/upgrade-device.md, docs/upgrade.md):
+ * The upgrade end to end through the device's own interfaces, on x86_64, one
+ * VM (docs/upgrade-device.md, docs/upgrade.md):
  *  - tampered, truncated, wrong-board and downgrade bundles are refused with
  *    their codes and nothing is written (hash of the inactive partition and
  *    the boot entries unchanged);
- *  - a v2 bundle made with `pqgate bundle make` installs as the trial slot,
- *    reboots, passes the health gate, is blessed; `pqgate upgrade status`
- *    says committed and shows both slots; the configuration is kept.
+ *    (through `pqgate upgrade`, the control API the web admin also calls);
+ *  - a v2 bundle made with `pqgate bundle make`, uploaded from the host to
+ *    the web admin's REST API (`POST /api/v1/firmware?reboot=1` over the
+ *    forwarded HTTPS port, after the first-boot setup), installs as the
+ *    trial slot, reboots, passes the health gate, is blessed; `pqgate
+ *    upgrade status` and `GET /api/v1/firmware` say committed and show both
+ *    slots; the configuration is kept.
  * Built with PQGATE_SIGNING_KEYS (test/run-all.sh makes throwaway CI keys),
  * the bundles are signed with them and an unsigned one must be refused
  * too; a development image accepts unsigned bundles, so that case is then
@@ -18,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBoard, REPO } from '../../qemu/board.js';
 import { runChecks } from '../../qemu/checks.js';
@@ -25,6 +29,19 @@ import { loadScenario, Testbed } from '../../qemu/scenario.js';
 import type { Vm } from '../../qemu/vm.js';
 import { assertChecks, report, skipReason, workDir } from './lib.js';
 import { makeVariant, serveFiles } from './upgrade-lib.js';
+import { WebClient } from '../webui/helpers.js';
+
+/** The VM's self-signed web admin certificate (PEM), to pin it as the only CA (its names include localhost). */
+function peerCertificate(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' }, () => {
+      const der = s.getPeerCertificate().raw;
+      s.end();
+      resolve(`-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`);
+    });
+    s.once('error', reject);
+  });
+}
 
 const BOARD = 'x86_64' as const;
 /** Boot to the daemon: ~60 s on an idle machine, several times that on a loaded one (PQGATE_IMAGE_BOOT_TIMEOUT, ms). */
@@ -157,12 +174,20 @@ describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOA
     expect(await vm.sh('pqgate upgrade status')).toMatch(/last upgrade: .* refused/);
   }, 900_000);
 
-  it('v2 through `pqgate upgrade --reboot`: trial, reboot, gate, bless; status says committed', async () => {
+  it('v2 uploaded to the web admin REST API (POST /api/v1/firmware?reboot=1): trial, reboot, gate, bless; status says committed', async () => {
     const t = Date.now();
-    await fetch('good.pqb');
+    const webPort = bed.hostPorts.get('gw')!.web!;
+    const cert = await peerCertificate(webPort);
+    const web = new WebClient({ url: `https://127.0.0.1:${webPort}`, certificate: () => cert } as ConstructorParameters<typeof WebClient>[0]);
+    // First boot: the one-time setup page creates the admin account (no default password).
+    expect((await web.setup('admin', 'correct horse battery staple 42')).status).toBe(303);
+    await web.get('/');
+    const body = readFileSync(files.good!);
     const mark = vm.mark();
-    const out = await vm.sh('pqgate upgrade /tmp/good.pqb --reboot', 300_000);
-    expect(out).toMatch(/installed in slot b as the trial slot/);
+    const up = await web.request('POST', '/api/v1/firmware?reboot=1', { raw: { body, type: 'application/octet-stream' }, headers: { accept: 'application/json' } });
+    report('web upload', `${up.status} ${up.text.trim()} (${body.length} bytes in ${Date.now() - t} ms)`);
+    expect(up.status).toBe(202);
+    expect(up.json()).toMatchObject({ bytes: body.length });
     const v = await vm.waitFor(/pqgate-upgrade: boot check: (blessed|reboot|none)/, BOOT_TIMEOUT + 300_000, mark);
     expect(v.line).toContain(`blessed ${v1}-api2`);
     expect(await entries()).toEqual(['slot-a.conf', 'slot-b.conf']);
@@ -171,7 +196,14 @@ describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOA
     expect(st).toMatch(new RegExp(`slot b: ${v1}-api2 good \\(active\\)`));
     expect(st).toMatch(new RegExp(`slot a: ${v1} good`));
     expect(st).toMatch(/committed/);
+    // The web admin (a new session after the reboot) reports the same through its API.
+    const again = new WebClient({ url: `https://127.0.0.1:${webPort}`, certificate: () => cert } as ConstructorParameters<typeof WebClient>[0]);
+    expect((await again.login('admin', 'correct horse battery staple 42')).status).toBe(303);
+    const api = await again.request('GET', '/api/v1/firmware', { headers: { accept: 'application/json' } });
+    expect(api.status).toBe(200);
+    expect(api.text).toContain(`${v1}-api2`);
+    expect(api.text).toMatch(/committed/);
     assertChecks(await runChecks(scenario.checks, bed.checkHosts(), { retryMs: 30_000 }));
-    report('upgrade via control API (install + reboot + gate + bless)', `${Math.round((Date.now() - t) / 1000)} s`);
+    report('upgrade via the web admin API (upload + install + reboot + gate + bless)', `${Math.round((Date.now() - t) / 1000)} s`);
   }, 1_800_000);
 });
