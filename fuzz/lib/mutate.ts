@@ -7,6 +7,7 @@
  * input). Targets add structure-aware mutations of their own on top.
  */
 import fc from 'fast-check';
+import { concat } from '../../firmware/util/bytes.js';
 
 export type Mutation =
   | { k: 'flip'; at: number; bit: number }
@@ -119,12 +120,12 @@ export function applyPlan(base: Uint8Array, muts: Mutation[], pool: readonly Uin
         break;
       case 'ins': {
         const p = pos(m.at, 1);
-        out = concat3(out.subarray(0, p), m.bytes, out.subarray(p));
+        out = concat(out.subarray(0, p), m.bytes, out.subarray(p));
         break;
       }
       case 'del': {
         const p = pos(m.at);
-        out = concat3(out.subarray(0, p), new Uint8Array(0), out.subarray(p + m.n));
+        out = concat(out.subarray(0, p), new Uint8Array(0), out.subarray(p + m.n));
         break;
       }
       case 'dup': {
@@ -132,7 +133,7 @@ export function applyPlan(base: Uint8Array, muts: Mutation[], pool: readonly Uin
         const p = pos(m.at);
         const chunk = out.slice(p, p + m.n);
         const t = pos(m.to, 1);
-        out = concat3(out.subarray(0, t), chunk, out.subarray(t));
+        out = concat(out.subarray(0, t), chunk, out.subarray(t));
         break;
       }
       case 'splice': {
@@ -141,7 +142,7 @@ export function applyPlan(base: Uint8Array, muts: Mutation[], pool: readonly Uin
         if (!o.length) break;
         const f = m.from % o.length;
         const p = pos(m.at, 1);
-        out = concat3(out.subarray(0, p), o.subarray(f, f + m.n), out.subarray(p));
+        out = concat(out.subarray(0, p), o.subarray(f, f + m.n), out.subarray(p));
         break;
       }
       case 'custom':
@@ -151,12 +152,4 @@ export function applyPlan(base: Uint8Array, muts: Mutation[], pool: readonly Uin
     if (out.length > maxLen) out = out.slice(0, maxLen);
   }
   return out;
-}
-
-function concat3(a: Uint8Array, b: Uint8Array, c: Uint8Array): Uint8Array {
-  const r = new Uint8Array(a.length + b.length + c.length);
-  r.set(a, 0);
-  r.set(b, a.length);
-  r.set(c, a.length + b.length);
-  return r;
 }
