@@ -179,6 +179,9 @@ export function registerUpgradeRoutes(app: Express, ctx: WebContext, spoolDir: s
     } catch (e) {
       if (e instanceof ControlError) reply = () => fail(res, STATUS_BY_CODE[e.code] ?? 422, e.code, e.message);
       else if ((e as NodeJS.ErrnoException).code === 'ECONNRESET' || (e as Error).message === 'aborted') reply = undefined; // client went away
+      // The spool lives on the data partition: a full disk is the device's state, not a server fault (RFC 4918 §11.5).
+      else if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT')
+        reply = () => fail(res, 507, 'ERR_NO_SPACE', 'not enough free space on the data partition to receive the bundle; nothing was installed');
       else throw e;
     } finally {
       if (!keep) await fsp.rm(path, { force: true });
