@@ -36,7 +36,10 @@ function ensurePrivateDir(dir: string): void {
   }
   const st = statSync(dir);
   if (!st.isDirectory()) throw new StoreError(StoreErrorCode.PERMISSIONS, `${dir} is not a directory`);
-  if ((st.mode & 0o077) === 0) return;
+  // Private = nobody else can list it or create, rename or delete entries in it. Search (x) alone is
+  // allowed: on the appliance /data holds the database and, below it, the unprivileged web admin's own
+  // directory, which that process must be able to reach; the database files themselves are 0600.
+  if ((st.mode & 0o066) === 0) return;
   // Tighten our own directory; never touch a shared one (sticky /tmp, someone else's).
   const uid = typeof process.getuid === 'function' ? process.getuid() : -1;
   if (st.uid === uid && (st.mode & 0o1000) === 0) {

@@ -186,6 +186,7 @@ describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOA
     const mark = vm.mark();
     const up = await web.request('POST', '/api/v1/firmware?reboot=1', { raw: { body, type: 'application/octet-stream' }, headers: { accept: 'application/json' } });
     report('web upload', `${up.status} ${up.text.trim()} (${body.length} bytes in ${Date.now() - t} ms)`);
+    if (up.status !== 202) report('web admin log', await vm.sh('logread | grep -i pqgate-web | tail -20; df -k /data'));
     expect(up.status).toBe(202);
     expect(up.json()).toMatchObject({ bytes: body.length });
     const v = await vm.waitFor(/pqgate-upgrade: boot check: (blessed|reboot|none)/, BOOT_TIMEOUT + 300_000, mark);

@@ -116,8 +116,19 @@ describe('secrets', () => {
     t.store.close();
     chmodSync(t.path, 0o644);
     chmodSync(join(t.dir, 'state'), 0o755);
-    t.reopen();
+    t.store = t.reopen();
     expect(statSync(t.path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(t.dir, 'state')).mode & 0o777).toBe(0o700);
+    // Search-only for others (0711, the appliance's /data: the web admin reaches its own directory below it)
+    // is private enough: nothing can be listed, created or removed; the database files stay 0600.
+    t.store.close();
+    chmodSync(join(t.dir, 'state'), 0o711);
+    t.store = t.reopen();
+    expect(statSync(join(t.dir, 'state')).mode & 0o777).toBe(0o711);
+    expect(statSync(t.path).mode & 0o777).toBe(0o600);
+    t.store.close();
+    chmodSync(join(t.dir, 'state'), 0o751);
+    t.store = t.reopen();
     expect(statSync(join(t.dir, 'state')).mode & 0o777).toBe(0o700);
     const shared = join(t.dir, 'shared');
     mkdirSync(shared);
