@@ -14,8 +14,8 @@
  * Built with PQGATE_SIGNING_KEYS (test/run-all.sh makes throwaway CI keys),
  * the bundles are signed with them and an unsigned one must be refused
  * too; a development image accepts unsigned bundles, so that case is then
- * left out. Revoked-key refusals need a key list installed first: covered
- * by h-bundle's unit tests (test/upgrade/bundle.test.ts, service.test.ts).
+ * left out, and so is the revoked-key case (a bundle signed by a key that a
+ * newer root-signed key list, carried in the bundle, revokes).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync, writeSync } from 'node:fs';
@@ -113,6 +113,17 @@ describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOA
     if (keys) {
       files.unsigned = join(dir, 'unsigned.pqb');
       bundleMake(files.unsigned, from, BOARD, v2.version, floor + 1, false);
+      // Revoked key: a second signing key S2, then a key list version 2 signed by the image's root that lists
+      // both signing keys and revokes S2. A bundle signed by S2 carrying that list must be refused
+      // (REVOKED_KEY); the CI signing key stays valid for the upgrade that follows.
+      const cli = (args: string[]) => execFileSync('node', [join(REPO, 'dist/firmware/cli.js'), 'bundle', ...args], { stdio: 'pipe' }).toString();
+      const s2 = /signing key ([0-9a-f]{16})/.exec(cli(['keygen', '--dir', join(dir, 'other-keys-2'), '--valid-days', '30']))![1]!;
+      const revokedDir = join(dir, 'revoked-keys');
+      mkdirSync(revokedDir, { recursive: true });
+      copyFileSync(join(dir, 'other-keys-2', 'signing.key'), join(revokedDir, 'signing.key'));
+      cli(['sign-keylist', '--root', join(keys, 'root.key'), '--out', join(revokedDir, 'keylist.pqkl'), '--list-version', '2', '--key', join(keys, 'signing.pub'), '--key', join(dir, 'other-keys-2', 'signing.pub'), '--revoke', s2, '--valid-days', '30']);
+      files.revoked = join(dir, 'revoked.pqb');
+      execFileSync('node', [join(REPO, 'dist/firmware/cli.js'), 'bundle', 'make', '--board', BOARD, '--version', v2.version, '--security-version', String(floor + 1), '--from', from, '--out', files.revoked, '--keys', revokedDir], { stdio: 'pipe' });
     }
     // Tampered: one byte flipped in the middle of the rootfs payload.
     files.tampered = join(dir, 'tampered.pqb');
@@ -158,6 +169,7 @@ describe.skipIf(skipAll !== undefined)(`upgrade through the control API on ${BOA
       wrongBoard: /\[WRONG_BOARD\]/,
       downgrade: /\[DOWNGRADE\]/,
       ...(files.unsigned ? { unsigned: /\[UNSIGNED\]/ } : {}),
+      ...(files.revoked ? { revoked: /\[REVOKED_KEY\]/ } : {}),
     };
     for (const [k, re] of Object.entries(expected)) {
       const name = files[k]!.split('/').pop()!;
