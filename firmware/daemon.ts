@@ -223,7 +223,9 @@ export class Daemon {
       clock: this.clock,
       ...(this.opts.pinger ? { pinger: this.opts.pinger } : {}),
       counters: (t) => this.dataPlane.probeCounters?.(t),
-      hasChildSa: (t) => this.engine.status().some((s) => s.tunnel === t && s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED' || c.state === 'REKEYING')),
+      hasChildSa: (t) =>
+        this.engine.hasInstalledChild?.(t) ??
+        this.engine.status().some((s) => s.tunnel === t && s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED' || c.state === 'REKEYING')),
       onChange: (tunnel, state, detail) => this.run([{ kind: 'event', level: state === 'down' ? 'warn' : 'info', tunnel, message: `health probe ${state}: ${detail}` }]),
     });
     this.health.configure(tunnels);

@@ -189,6 +189,12 @@ export interface EngineApi {
   /** Replace the tunnel set (reconcile): new tunnels with start_action=start are initiated. */
   loadConfig(tunnels: import('../config/types.js').TunnelConfig[]): Action[];
   status(): IkeSaStatus[];
+  /**
+   * Whether the tunnel has an established IKE SA with an installed (or
+   * rekeying) Child SA: what status() would say, without building the whole
+   * status view (the health monitor asks per probe; a hub holds thousands of SAs).
+   */
+  hasInstalledChild?(tunnel: string): boolean;
   /** IKE_SA_INIT admission: half-open SAs, cookies, drops (firmware/ikev2/admission.ts). Optional for stub engines. */
   admissionStatus?(): import('./admission.js').AdmissionStatus;
   /**

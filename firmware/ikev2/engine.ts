@@ -586,6 +586,12 @@ export class Engine implements EngineApi {
     return this.admission.status();
   }
 
+  hasInstalledChild(tunnel: string): boolean {
+    for (const sa of this.byOurSpi.values())
+      if (sa.tunnel.name === tunnel && sa.state === 'ESTABLISHED' && sa.children.some((c) => c.state === 'INSTALLED' || c.state === 'REKEYING')) return true;
+    return false;
+  }
+
   status(): IkeSaStatus[] {
     const out: IkeSaStatus[] = [];
     for (const sa of this.byOurSpi.values()) out.push(ikeSaStatus(sa));

@@ -180,3 +180,23 @@ describe('dpd_action hold and start_action trap', () => {
     expect(a.actions.filter((x): x is TrapAction => x.kind === 'trap').map((x) => x.install)).toEqual([true, false, true, false]);
   });
 });
+
+describe('Engine.hasInstalledChild (what the health monitor asks per probe)', () => {
+  const fromStatus = (lab: Lab, h: Host, t: string) =>
+    lab.status(h).some((s) => s.tunnel === t && s.state === 'ESTABLISHED' && s.children.some((c) => c.state === 'INSTALLED' || c.state === 'REKEYING'));
+
+  it('agrees with the status view before, during and after the tunnel lives', () => {
+    const { lab, a, b } = pair({ startAction: 'none' });
+    expect(lab.status(a)).toHaveLength(0);
+    up(lab, a);
+    lab.run();
+    const t = lab.status(a)[0]!.tunnel;
+    for (const h of [a, b]) expect(h.engine.hasInstalledChild(t)).toBe(fromStatus(lab, h, t));
+    expect(a.engine.hasInstalledChild(t)).toBe(true);
+    expect(a.engine.hasInstalledChild('no-such-tunnel')).toBe(false);
+    lab.apply(a, a.engine.command({ kind: 'down', tunnel: t }));
+    lab.run();
+    expect(a.engine.hasInstalledChild(t)).toBe(fromStatus(lab, a, t));
+    expect(a.engine.hasInstalledChild(t)).toBe(false);
+  });
+});
