@@ -22,6 +22,24 @@ interface Snapshot {
   strings: string[];
 }
 
+/** A heap snapshot and the layout of its flat node and edge arrays (field strides and offsets). */
+function load(path: string) {
+  const s = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
+  const f = s.snapshot.meta.node_fields;
+  const ef = s.snapshot.meta.edge_fields;
+  return {
+    s,
+    types: s.snapshot.meta.node_types[0],
+    etypes: s.snapshot.meta.edge_types[0],
+    w: f.length,
+    ew: ef.length,
+    iType: f.indexOf('type'),
+    iName: f.indexOf('name'),
+    iSize: f.indexOf('self_size'),
+    iEdges: f.indexOf('edge_count'),
+  };
+}
+
 /**
  * --retainers NAME: for objects whose constructor/name is NAME, who holds
  * them: `parentType:parentName.edge` with counts and the retained objects'
@@ -29,17 +47,7 @@ interface Snapshot {
  * `--retainers type=T` selects by node type instead (e.g. `type=concatenated string`).
  */
 function retainers(path: string, target: string): Map<string, { count: number; size: number }> {
-  const s = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
-  const f = s.snapshot.meta.node_fields;
-  const ef = s.snapshot.meta.edge_fields;
-  const types = s.snapshot.meta.node_types[0];
-  const etypes = s.snapshot.meta.edge_types[0];
-  const w = f.length;
-  const ew = ef.length;
-  const iType = f.indexOf('type');
-  const iName = f.indexOf('name');
-  const iSize = f.indexOf('self_size');
-  const iEdges = f.indexOf('edge_count');
+  const { s, types, etypes, w, ew, iType, iName, iSize, iEdges } = load(path);
   const out = new Map<string, { count: number; size: number }>();
   // Each object once, under the first strong reference found (shared objects are not counted per holder).
   const seen = new Set<number>();
@@ -108,17 +116,7 @@ if (files.length === 0) {
  * that holds the view on them: `holder.field <- ArrayBuffer <- store`.
  */
 function stores(path: string): Map<string, { count: number; size: number }> {
-  const s = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
-  const f = s.snapshot.meta.node_fields;
-  const ef = s.snapshot.meta.edge_fields;
-  const types = s.snapshot.meta.node_types[0];
-  const etypes = s.snapshot.meta.edge_types[0];
-  const w = f.length;
-  const ew = ef.length;
-  const iType = f.indexOf('type');
-  const iName = f.indexOf('name');
-  const iSize = f.indexOf('self_size');
-  const iEdges = f.indexOf('edge_count');
+  const { s, types, etypes, w, ew, iType, iName, iSize, iEdges } = load(path);
   // Reverse edges (strong only): to -> [from, edge index].
   const rev = new Map<number, [number, number][]>();
   let e = 0;
