@@ -128,6 +128,15 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.slice(0, this.len);
   }
+  /** Start over, keeping the buffer: lets a hot encoder reuse one scratch Writer instead of growing a new one per message. */
+  reset(): this {
+    this.len = 0;
+    return this;
+  }
+  /** Capacity of the buffer (a reused scratch Writer drops an oversized one). */
+  get capacity(): number {
+    return this.buf.length;
+  }
 }
 
 export function concat(...parts: Uint8Array[]): Uint8Array {

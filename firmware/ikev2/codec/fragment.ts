@@ -15,7 +15,7 @@
 import { concat, hex } from '../../util/bytes.js';
 import { FragmentLimitError, markAuthenticated } from './errors.js';
 import { ParseError } from '../../util/errors.js';
-import { reassembledIntAuthA, type FragmentInfo } from './message.js';
+import { decoded, reassembledIntAuthA, type FragmentInfo } from './message.js';
 import { decodeChain } from './payloads.js';
 import { validateMessage } from './rules.js';
 import type { DecodedMessage } from './types.js';
@@ -124,18 +124,6 @@ export class Reassembler {
         ? validateMessage({ exchange: h.exchange, response: h.response, encrypted: true, payloads: inner, unprotected: first.unprotected })
         : [...first.unprotected, ...inner];
     });
-    return {
-      spiI: h.spiI,
-      spiR: h.spiR,
-      exchange: h.exchange,
-      response: h.response,
-      initiator: h.initiator,
-      messageId: h.messageId,
-      encrypted: true,
-      payloads,
-      intAuthA: reassembledIntAuthA(first, p.length),
-      intAuthP: p,
-      fragments: parts.length,
-    };
+    return decoded(h, true, payloads, reassembledIntAuthA(first, p.length), p, undefined, parts.length);
   }
 }

@@ -17,13 +17,13 @@
  *   |A|+|P| and SK Payload Length = 4+|P|; P = inner payloads. For a
  *   fragmented message both are computed as if it had not been fragmented.
  */
-import { Writer, concat } from '../../util/bytes.js';
+import { concat } from '../../util/bytes.js';
 import { AuthTagError, ParseError } from '../../util/errors.js';
 import type { SkCipher } from '../../crypto/types.js';
 import { IKE_HEADER_LEN, NON_ESP_MARKER_LEN, PayloadType } from '../constants.js';
 import { MessageRuleError, markAuthenticated } from './errors.js';
 import { GENERIC_HEADER_LEN, decodeHeader, encodeHeader, type HeaderFields } from './header.js';
-import { decodeChain, encodeChain, encodePayloads } from './payloads.js';
+import { decodeChain, encodeChain, scratchWriter } from './payloads.js';
 import { checkUnprotected, exchangeIsEncrypted, validateMessage } from './rules.js';
 import type { DecodedMessage, IkeHeader, Message, Payload } from './types.js';
 
@@ -82,7 +82,7 @@ function headerFields(msg: Message, nextPayload: number, length: number): Header
 /** An unencrypted message (IKE_SA_INIT, or a §1.5 notification outside an SA). */
 export function encodePlain(msg: Message): Uint8Array {
   if (msg.encrypted) throw new TypeError('encodePlain: message is marked encrypted; use encodeProtected');
-  const w = new Writer(1024);
+  const w = scratchWriter();
   w.zeros(IKE_HEADER_LEN);
   encodeChain(w, msg.payloads);
   const out = w.finish();
@@ -95,10 +95,18 @@ function padLength(n: number, blockSize: number): number {
   return (blockSize - ((n + 1) % blockSize)) % blockSize;
 }
 
-/** Builds one SK or SKF protected datagram around `chunk`. */
-function seal(msg: Message, cipher: SkCipher, ivFn: (n: number) => Uint8Array, chunk: Uint8Array, innerNext: number, frag?: { number: number; total: number }): Uint8Array {
-  const pad = padLength(chunk.length, cipher.blockSize);
-  const plainLen = chunk.length + pad + 1;
+/** `chunk | Padding | Pad Length` (§3.14) in a fresh buffer; the padding octets stay zero. */
+function padded(chunk: Uint8Array, blockSize: number): Uint8Array {
+  const pad = padLength(chunk.length, blockSize);
+  const plain = new Uint8Array(chunk.length + pad + 1);
+  plain.set(chunk, 0);
+  plain[plain.length - 1] = pad;
+  return plain;
+}
+
+/** Builds one SK or SKF protected datagram around `plain` (inner payloads already padded, see padded()). */
+function seal(msg: Message, cipher: SkCipher, ivFn: (n: number) => Uint8Array, plain: Uint8Array, innerNext: number, frag?: { number: number; total: number }): Uint8Array {
+  const plainLen = plain.length;
   const extra = frag ? SKF_EXTRA : 0;
   const payloadLen = GENERIC_HEADER_LEN + extra + cipher.ivSize + plainLen + cipher.icvSize;
   if (payloadLen > 0xffff) throw new RangeError(`protected payload of ${payloadLen} octets exceeds 65535; enable fragmentation`);
@@ -116,9 +124,6 @@ function seal(msg: Message, cipher: SkCipher, ivFn: (n: number) => Uint8Array, c
   }
   const iv = ivFn(cipher.ivSize);
   if (!(iv instanceof Uint8Array) || iv.length !== cipher.ivSize) throw new TypeError(`iv(): expected ${cipher.ivSize} bytes`);
-  const plain = new Uint8Array(plainLen);
-  plain.set(chunk, 0);
-  plain[plainLen - 1] = pad; // padding octets stay zero
   const ct = cipher.seal(out.subarray(0, aadLen), iv, plain);
   if (ct.length !== plainLen + cipher.icvSize) throw new Error(`SkCipher.seal returned ${ct.length} octets, expected ${plainLen + cipher.icvSize}`);
   out.set(iv, aadLen);
@@ -143,14 +148,22 @@ function intAuthAFor(msg: Message, firstInner: number, pLen: number): Uint8Array
  */
 export function encodeProtected(msg: Message, cipher: SkCipher, iv: (n: number) => Uint8Array, opts: ProtectOptions = {}): ProtectedMessage {
   if (!msg.encrypted) throw new TypeError('encodeProtected: message is not marked encrypted; use encodePlain');
-  const p = encodePayloads(msg.payloads);
+  const w = scratchWriter();
+  encodeChain(w, msg.payloads);
+  const pLen = w.len;
   const first = msg.payloads[0]?.type ?? PayloadType.NONE;
-  const intAuthA = intAuthAFor(msg, first, p.length);
+  const intAuthA = intAuthAFor(msg, first, pLen);
   const overhead = (opts.ipOverhead ?? 20) + UDP_HEADER_LEN + (opts.marker ? NON_ESP_MARKER_LEN : 0);
-  const whole = IKE_HEADER_LEN + GENERIC_HEADER_LEN + cipher.ivSize + p.length + padLength(p.length, cipher.blockSize) + 1 + cipher.icvSize;
+  const pad = padLength(pLen, cipher.blockSize);
+  const whole = IKE_HEADER_LEN + GENERIC_HEADER_LEN + cipher.ivSize + pLen + pad + 1 + cipher.icvSize;
   if (opts.fragmentSize === undefined || overhead + whole <= opts.fragmentSize) {
-    return { datagrams: [seal(msg, cipher, iv, p, first)], intAuthA, intAuthP: p };
+    // Padding and Pad Length written behind the payloads: one copy out of the
+    // scratch Writer is both the plaintext to seal and (a view) IntAuth_P.
+    w.zeros(pad).u8(pad);
+    const plain = w.finish();
+    return { datagrams: [seal(msg, cipher, iv, plain, first)], intAuthA, intAuthP: plain.subarray(0, pLen) };
   }
+  const p = w.finish();
   // Largest chunk such that chunk | Padding | Pad Length fits the budget and stays block aligned.
   const budget = opts.fragmentSize - overhead - (IKE_HEADER_LEN + GENERIC_HEADER_LEN + SKF_EXTRA + cipher.ivSize + cipher.icvSize);
   const chunkMax = Math.floor(budget / cipher.blockSize) * cipher.blockSize - 1;
@@ -160,7 +173,7 @@ export function encodeProtected(msg: Message, cipher: SkCipher, iv: (n: number) 
   const datagrams: Uint8Array[] = [];
   for (let i = 0; i < total; i++) {
     const chunk = p.subarray(i * chunkMax, Math.min(p.length, (i + 1) * chunkMax));
-    datagrams.push(seal(msg, cipher, iv, chunk, i === 0 ? first : PayloadType.NONE, { number: i + 1, total }));
+    datagrams.push(seal(msg, cipher, iv, padded(chunk, cipher.blockSize), i === 0 ? first : PayloadType.NONE, { number: i + 1, total }));
   }
   return { datagrams, intAuthA, intAuthP: p };
 }
@@ -172,8 +185,9 @@ export function decodeHeaderOnly(data: Uint8Array): IkeHeader {
   return decodeHeader(data);
 }
 
-function baseMessage(h: IkeHeader, encrypted: boolean, payloads: Payload[]): Message {
-  return { spiI: h.spiI, spiR: h.spiR, exchange: h.exchange, response: h.response, initiator: h.initiator, messageId: h.messageId, encrypted, payloads };
+/** Every DecodedMessage has the same fields in the same order (one object shape for the engine's hot paths). */
+export function decoded(h: IkeHeader, encrypted: boolean, payloads: Payload[], intAuthA: Uint8Array | undefined, intAuthP: Uint8Array | undefined, raw: Uint8Array | undefined, fragments: number): DecodedMessage {
+  return { spiI: h.spiI, spiR: h.spiR, exchange: h.exchange, response: h.response, initiator: h.initiator, messageId: h.messageId, encrypted, payloads, intAuthA, intAuthP, raw, fragments };
 }
 
 /** An unencrypted message; `raw` keeps the octets (RealMessage for AUTH, RFC 7296 §2.15). */
@@ -181,7 +195,7 @@ export function decodePlain(data: Uint8Array, opts: DecodeOptions = {}): Decoded
   const h = decodeHeader(data);
   const chain = decodeChain(data, IKE_HEADER_LEN, data.length, h.nextPayload, 0, false, 16);
   const payloads = opts.rules === false ? chain.payloads : validateMessage({ exchange: h.exchange, response: h.response, encrypted: false, payloads: chain.payloads });
-  return { ...baseMessage(h, false, payloads), raw: data.slice(), fragments: 0 };
+  return decoded(h, false, payloads, undefined, undefined, data.slice(), 0);
 }
 
 /**
@@ -262,7 +276,7 @@ function afterDecrypt(
   const av = new DataView(a.buffer);
   av.setUint32(24, a.length + inner.length);
   av.setUint16(sk.start + 2, GENERIC_HEADER_LEN + inner.length);
-  return { ...baseMessage(h, true, payloads), intAuthA: a, intAuthP: inner, raw: data.slice(), fragments: 0 };
+  return decoded(h, true, payloads, a, inner, data.slice(), 0);
 }
 
 /** Joins a reassembled inner payload stream with fragment 1's prefix into IntAuth_A (RFC 9242 §3.3.2). */

@@ -83,14 +83,22 @@ export function isUnknownPayload(p: Payload): p is UnknownPayload {
 
 /** Decodes one body; `r` spans exactly the body, which must be consumed completely. */
 export function decodePayloadBody(type: number, critical: boolean, r: Reader): Payload {
-  const c = critical ? { critical: true } : {};
+  const p = decodeBody(type, r);
+  // The critical bit (§2.5) is almost never set: added afterwards, so each
+  // payload type keeps one object shape on the hot path (a `...spread` of an
+  // optional `{ critical }` object per payload was a generic property copy).
+  if (critical) p.critical = true;
+  return p;
+}
+
+function decodeBody(type: number, r: Reader): Payload {
   switch (type) {
     case PayloadType.SA:
-      return { type, ...c, ...decodeSaBody(r) } as SaPayload;
+      return { type, proposals: decodeSaBody(r).proposals } as SaPayload;
     case PayloadType.KE: {
       const method = r.u16('KE method');
       r.skip(2, 'KE reserved');
-      return { type, ...c, method, data: r.rest() } as KePayload;
+      return { type, method, data: r.rest() } as KePayload;
     }
     case PayloadType.IDi:
     case PayloadType.IDr: {
@@ -99,34 +107,34 @@ export function decodePayloadBody(type: number, critical: boolean, r: Reader): P
       const data = r.rest();
       if (idType === IdType.IPV4_ADDR && data.length !== 4) r.fail(`ID_IPV4_ADDR with ${data.length} octets`);
       if (idType === IdType.IPV6_ADDR && data.length !== 16) r.fail(`ID_IPV6_ADDR with ${data.length} octets`);
-      return { type, ...c, idType, data } as IdPayload;
+      return { type, idType, data } as IdPayload;
     }
     case PayloadType.CERT:
-      return { type, ...c, encoding: r.u8('cert encoding'), data: r.rest() } as CertPayload;
+      return { type, encoding: r.u8('cert encoding'), data: r.rest() } as CertPayload;
     case PayloadType.CERTREQ: {
       const encoding = r.u8('certreq encoding');
       const data = r.rest();
       if (encoding === CertEncoding.X509_SIGNATURE && data.length % SHA1_LEN !== 0) r.fail(`CERTREQ CA list of ${data.length} octets is not a multiple of ${SHA1_LEN}`);
-      return { type, ...c, encoding, data } as CertReqPayload;
+      return { type, encoding, data } as CertReqPayload;
     }
     case PayloadType.AUTH: {
       const method = r.u8('auth method');
       r.skip(3, 'AUTH reserved');
-      return { type, ...c, method, data: r.rest() } as AuthPayload;
+      return { type, method, data: r.rest() } as AuthPayload;
     }
     case PayloadType.NONCE: {
       if (r.remaining < NONCE_MIN || r.remaining > NONCE_MAX) r.fail(`nonce of ${r.remaining} octets outside ${NONCE_MIN}..${NONCE_MAX}`);
-      return { type, ...c, data: r.rest() } as NoncePayload;
+      return { type, data: r.rest() } as NoncePayload;
     }
     case PayloadType.NOTIFY:
-      return { type, ...c, ...decodeNotify(r) } as NotifyPayload;
+      return decodeNotify(type, r);
     case PayloadType.DELETE:
-      return { type, ...c, ...decodeDelete(r) } as DeletePayload;
+      return decodeDelete(type, r);
     case PayloadType.VENDOR:
-      return { type, ...c, data: r.rest() } as VendorPayload;
+      return { type, data: r.rest() } as VendorPayload;
     case PayloadType.TSi:
     case PayloadType.TSr:
-      return { type, ...c, selectors: decodeTs(r) } as TsPayload;
+      return { type, selectors: decodeTs(r) } as TsPayload;
     case PayloadType.CP: {
       const cfgType = r.u8('CFG type');
       r.skip(3, 'CP reserved');
@@ -136,7 +144,7 @@ export function decodePayloadBody(type: number, critical: boolean, r: Reader): P
         const len = r.u16('CP attribute length');
         attributes.push({ type: atype, value: r.bytes(len, 'CP attribute value') });
       }
-      return { type, ...c, cfgType, attributes } as CpPayload;
+      return { type, cfgType, attributes } as CpPayload;
     }
     case PayloadType.EAP: {
       const data = r.rest();
@@ -144,14 +152,14 @@ export function decodePayloadBody(type: number, critical: boolean, r: Reader): P
       if (data.length < 4) throw new ParseError(`EAP message of ${data.length} octets`, r.base + r.pos - data.length, r.payloadType);
       const eapLen = (data[2]! << 8) | data[3]!;
       if (eapLen !== data.length) throw new ParseError(`EAP length ${eapLen} != payload data ${data.length}`, r.base + r.pos - data.length + 2, r.payloadType);
-      return { type, ...c, data } as EapPayload;
+      return { type, data } as EapPayload;
     }
     default:
-      return { type, ...c, unknown: true, data: r.rest() } as UnknownPayload;
+      return { type, unknown: true, data: r.rest() } as UnknownPayload;
   }
 }
 
-function decodeNotify(r: Reader): Omit<NotifyPayload, 'type' | 'critical'> {
+function decodeNotify(type: number, r: Reader): NotifyPayload {
   const protocol = r.u8('notify protocol');
   const spiSize = r.u8('notify spi size');
   const notifyType = r.u16('notify type');
@@ -159,10 +167,10 @@ function decodeNotify(r: Reader): Omit<NotifyPayload, 'type' | 'critical'> {
   if (spiSize !== 0 && spiSize !== 4 && spiSize !== 8) r.fail(`notify SPI size ${spiSize}`);
   if ((protocol === ProtocolId.AH || protocol === ProtocolId.ESP) && spiSize === 8) r.fail(`notify SPI size 8 for protocol ${protocol}`);
   const spi = r.bytes(spiSize, 'notify spi');
-  return { protocol, spi, notifyType, data: r.rest() };
+  return { type, protocol, spi, notifyType, data: r.rest() } as NotifyPayload;
 }
 
-function decodeDelete(r: Reader): Omit<DeletePayload, 'type' | 'critical'> {
+function decodeDelete(type: number, r: Reader): DeletePayload {
   const protocol = r.u8('delete protocol');
   const spiSize = r.u8('delete spi size');
   const n = r.u16('delete #spis');
@@ -176,7 +184,7 @@ function decodeDelete(r: Reader): Omit<DeletePayload, 'type' | 'critical'> {
   if (r.remaining !== n * spiSize) r.fail(`delete announces ${n} SPIs of ${spiSize} octets but carries ${r.remaining} octets`);
   const spis: Uint8Array[] = [];
   for (let i = 0; i < n; i++) spis.push(r.bytes(spiSize, 'delete spi'));
-  return { protocol, spiSize, spis };
+  return { type, protocol, spiSize, spis } as DeletePayload;
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -295,18 +303,33 @@ export function encodePayloadBody(w: Writer, p: Payload): void {
 
 /** Writes a payload chain; the last payload's Next Payload is `lastNext` (0 unless the caller appends). */
 export function encodeChain(w: Writer, payloads: readonly Payload[], lastNext = 0): void {
-  payloads.forEach((p, i) => {
+  for (let i = 0; i < payloads.length; i++) {
+    const p = payloads[i]!;
     const start = w.len;
     const next = i + 1 < payloads.length ? payloads[i + 1]!.type : lastNext;
     w.u8(u8ok('payload type', next)).u8(p.critical ? CRITICAL_BIT : 0).u16(0);
     encodePayloadBody(w, p);
-    w.setU16(start + 2, u16ok(`payload ${p.type} length`, w.len - start));
-  });
+    const len = w.len - start;
+    if (len > 0xffff) u16ok(`payload ${p.type} length`, len); // throws; the message is built only on failure
+    w.setU16(start + 2, len);
+  }
+}
+
+/**
+ * One Writer reused by every encode (the engine is single-threaded and no
+ * encoder calls another one while it writes): a message is written without
+ * growing a fresh buffer two or three times, then copied out once. One that
+ * grew past 64 KiB (a large certificate chain) is not kept.
+ */
+let scratch = new Writer(4096);
+export function scratchWriter(): Writer {
+  if (scratch.capacity > 65536) scratch = new Writer(4096);
+  return scratch.reset();
 }
 
 /** Encodes a chain of payloads into fresh bytes (e.g. the SK plaintext). */
 export function encodePayloads(payloads: readonly Payload[]): Uint8Array {
-  const w = new Writer(512);
+  const w = scratchWriter();
   encodeChain(w, payloads);
   return w.finish();
 }

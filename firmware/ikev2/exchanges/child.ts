@@ -9,7 +9,7 @@
 import { PayloadType, ProtocolId, Notify } from '../constants.js';
 import type { Proposal, SaPayload, TrafficSelector, TsPayload } from '../codec/types.js';
 import type { IkeSa } from '../ike-sa.js';
-import type { PolicySpec, SaSpec, Selector } from '../../dataplane/types.js';
+import type { Endpoint, PolicySpec, SaSpec, Selector } from '../../dataplane/types.js';
 import { encrInfo, integInfo, encrName, integName } from '../../crypto/registry.js';
 import { toSaProposals, selectProposal, type ChosenAlgorithms, type ProposalSpec } from '../sa/proposal.js';
 import { deriveChildKeys, formatEspSaLine } from '../sa/keymat.js';
@@ -109,23 +109,21 @@ export function installChild(
   const theirs = sa.isInitiator ? { encr: k.encrR, integ: k.integR } : { encr: k.encrI, integ: k.integI };
   const reqid = args.reqid ?? sa.ctx.nextReqid();
   const encap = sa.encap;
-  const common = {
-    encap,
-    encrId: encr.id,
-    encrKeyBits: encr.keySize * 8,
-    integId: integ?.id ?? 0,
-    esn: !!chosen.esn,
-    replayWindow: sa.tunnel.replayWindow,
-    reqid,
-    ifId: args.ifId,
-    tunnel: sa.tunnel.name,
-    ...volumeLimits(sa.tunnel.childRekeyBytes, sa.tunnel.childRekeyPackets),
-  };
+  const encrKeyBits = encr.keySize * 8;
+  const integId = integ?.id ?? 0;
+  const esn = !!chosen.esn;
   // One copy of each endpoint, shared by both directions and the policies (nothing writes to them).
   const localEp = { ...sa.local };
   const remoteEp = { ...sa.remote };
-  const outbound: SaSpec = { ...common, spi: args.spiOut, direction: 'out', src: localEp, dst: remoteEp, encrKey: mine.encr, integKey: mine.integ };
-  const inbound: SaSpec = { ...common, spi: args.spiIn, direction: 'in', src: remoteEp, dst: localEp, encrKey: theirs.encr, integKey: theirs.integ };
+  // SaSpec literals written out (not `{ ...common, ... }` copies): one object
+  // shape for every install on the hot path, and no generic property copy.
+  const spec = (spi: number, direction: 'in' | 'out', src: Endpoint, dst: Endpoint, encrKey: Uint8Array, integKey: Uint8Array): SaSpec => {
+    const s: SaSpec = { spi, direction, src, dst, encap, encrId: encr.id, encrKeyBits, encrKey, integId, integKey, esn, replayWindow: sa.tunnel.replayWindow, reqid, ifId: args.ifId, tunnel: sa.tunnel.name };
+    addVolumeLimits(s, sa.tunnel.childRekeyBytes, sa.tunnel.childRekeyPackets);
+    return s;
+  };
+  const outbound = spec(args.spiOut, 'out', localEp, remoteEp, mine.encr, mine.integ);
+  const inbound = spec(args.spiIn, 'in', remoteEp, localEp, theirs.encr, theirs.integ);
   const local = args.tsLocal.map(toSelector);
   const remote = args.tsRemote.map(toSelector);
   const policies: PolicySpec[] = [
@@ -134,7 +132,7 @@ export function installChild(
   ];
   sa.ctx.emit({ kind: 'install-child', tunnel: sa.tunnel.name, inbound, outbound, policies });
   for (const s of [outbound, inbound]) {
-    const args = { spi: s.spi, src: s.src.address, dst: s.dst.address, encrId: encr.id, encrKeyBits: encr.keySize * 8, encrKey: s.encrKey.slice(), integId: integ?.id ?? 0, integKey: s.integKey.slice() };
+    const args = { spi: s.spi, src: s.src.address, dst: s.dst.address, encrId: encr.id, encrKeyBits, encrKey: s.encrKey.slice(), integId, integKey: s.integKey.slice() };
     sa.ctx.emit({
       kind: 'keylog',
       table: 'esp_sa',
@@ -153,16 +151,16 @@ export function installChild(
     reqid,
     args.spiIn,
     args.spiOut,
-    encrName(encr.id, encr.keySize * 8),
+    encrName(encr.id, encrKeyBits),
     integ ? integName(integ.id) : null,
     args.keMethods,
-    !!chosen.esn,
+    esn,
     args.tsLocal,
     args.tsRemote,
     encap,
     sa.ctx.clock.now(),
-    { ...inbound, encrKey: NO_KEY, integKey: NO_KEY },
-    { ...outbound, encrKey: NO_KEY, integKey: NO_KEY },
+    spec(args.spiIn, 'in', remoteEp, localEp, NO_KEY, NO_KEY),
+    spec(args.spiOut, 'out', localEp, remoteEp, NO_KEY, NO_KEY),
     policies,
   );
   child.rekeys = args.rekeys ?? 0;
@@ -179,11 +177,15 @@ export function installChild(
  * life_bytes/life_packets default), so the rekey has room to finish before
  * the data plane must drop the SA (RFC 4301 §4.4.2.1).
  */
-function volumeLimits(bytes?: number, packets?: number): Pick<SaSpec, 'softBytes' | 'hardBytes' | 'softPackets' | 'hardPackets'> {
-  return {
-    ...(bytes ? { softBytes: bytes, hardBytes: Math.floor(bytes * 1.1) } : {}),
-    ...(packets ? { softPackets: packets, hardPackets: Math.floor(packets * 1.1) } : {}),
-  };
+function addVolumeLimits(s: SaSpec, bytes?: number, packets?: number): void {
+  if (bytes) {
+    s.softBytes = bytes;
+    s.hardBytes = Math.floor(bytes * 1.1);
+  }
+  if (packets) {
+    s.softPackets = packets;
+    s.hardPackets = Math.floor(packets * 1.1);
+  }
 }
 
 export function removeChild(sa: IkeSa, child: ChildSa): void {
