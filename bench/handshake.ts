@@ -83,7 +83,10 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
     writeFileSync(join(dir, 'resp.json'), JSON.stringify(conf));
     // --profile: CPU profiles of both pqgate processes (node --cpu-prof) into bench-profiles/.
     const prof = argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : [];
-    const resp = pair.right.spawn(['env', ...(process.env.PQGATE_ESP_NATIVE !== undefined ? [`PQGATE_ESP_NATIVE=${process.env.PQGATE_ESP_NATIVE}`] : []), 'node', ...prof, join(root, 'dist/firmware/cli.js'), 'daemon', '--config', join(dir, 'resp.json')], join(dir, 'resp.log'), 'pqgate responder');
+    // PQGATE_BENCH_NODE_FLAGS: extra node/V8 flags for both pqgate processes, for
+    // experiments only (e.g. GC sizes, --trace-deopt); the reported runs use none.
+    const nodeFlags = (process.env.PQGATE_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const resp = pair.right.spawn(['env', ...(process.env.PQGATE_ESP_NATIVE !== undefined ? [`PQGATE_ESP_NATIVE=${process.env.PQGATE_ESP_NATIVE}`] : []), 'node', ...nodeFlags, ...prof, join(root, 'dist/firmware/cli.js'), 'daemon', '--config', join(dir, 'resp.json')], join(dir, 'resp.log'), 'pqgate responder');
     for (let i = 0; i < 100; i++) {
       await sleep(100);
       try {
@@ -102,6 +105,7 @@ async function pqgate(): Promise<Result & { internalErrors: number }> {
         pair.left.exec(
           'node',
           [
+            ...nodeFlags,
             ...(argv.includes('--profile') ? ['--cpu-prof', '--cpu-prof-dir', join(root, 'bench-profiles')] : []),
             join(root, 'dist/bench/pqgate-initiator.js'),
             JSON.stringify({ local, remote: pair.rightAddr, proposal, psk, concurrency: Math.ceil(concurrency / procs), setups: Math.ceil(setups / procs), warmup: Math.ceil(warmup / procs), measureLatency: i === 0, responderPids: pair.right.pids() }),

@@ -110,10 +110,23 @@ async function main(): Promise<void> {
     }
     arm();
   };
+  // As the daemon does (firmware/daemon.ts arm()): a timer that fires no
+  // later than the engine's next deadline is kept instead of being replaced
+  // after every datagram; an early firing only looks again.
+  let timerAt: number | undefined;
+  const onTimer = (): void => {
+    timer = undefined;
+    timerAt = undefined;
+    const due = engine.nextTimer();
+    if (due === undefined || systemClock.now() < due) arm();
+    else apply(engine.tick());
+  };
   const arm = (): void => {
     const t = engine.nextTimer();
+    if (timer && t !== undefined && timerAt !== undefined && timerAt <= t) return;
     if (timer) clearTimeout(timer);
-    timer = t === undefined ? undefined : setTimeout(() => apply(engine.tick()), Math.max(0, t - systemClock.now()));
+    timerAt = t;
+    timer = t === undefined ? undefined : setTimeout(onTimer, Math.max(0, Math.ceil(t - systemClock.now())));
   };
   transport.onIke((data, from, to) => {
     if (wire.on && data[18] !== 37) {

@@ -18,10 +18,29 @@ import { isIPv6 } from 'node:net';
 import type { Endpoint } from '../dataplane/types.js';
 import type { DatagramHandler, IkeTransport } from './types.js';
 import { endpointKey } from './types.js';
-import { classifyNattDatagram, addNonEspMarker } from './natt.js';
+import { classifyNattDatagram } from './natt.js';
+import { NON_ESP_MARKER_LEN } from '../ikev2/constants.js';
 import { canonicalIp, isWildcard, isLoopback, isLinkLocalV6 } from './address.js';
 import { nullLogger, type Logger } from '../log.js';
 import { PqError } from '../util/errors.js';
+
+const NON_ESP_MARKER = new Uint8Array(NON_ESP_MARKER_LEN);
+
+/**
+ * canonicalIp() of the addresses seen per datagram (peer and local source),
+ * remembered: parsing the same few strings with regular expressions on every
+ * datagram showed up in the handshake profile. Bounded: cleared when full.
+ */
+const canonCache = new Map<string, string>();
+function canonical(addr: string): string {
+  let c = canonCache.get(addr);
+  if (c === undefined) {
+    c = canonicalIp(addr) ?? addr;
+    if (canonCache.size >= 1024) canonCache.clear();
+    canonCache.set(addr, c);
+  }
+  return c;
+}
 
 export interface UdpTransportOptions {
   /** IP literals to bind; "0.0.0.0" / "::" expand to every local address of that family. */
@@ -165,7 +184,7 @@ export class UdpTransport implements IkeTransport {
 
   private onMessage(b: Bound, msg: Buffer, address: string, port: number): void {
     if (this.closed) return;
-    const from: Endpoint = { address: canonicalIp(address) ?? address, port };
+    const from: Endpoint = { address: canonical(address), port };
     // dgram hands every datagram its own Buffer; a view avoids a copy.
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     if (b.role === 'ike') {
@@ -188,7 +207,7 @@ export class UdpTransport implements IkeTransport {
         break;
       case 'invalid':
         this.stats.invalidIn++;
-        this.log.trace('dropped datagram', { from: endpointKey(from), reason: c.reason });
+        if (this.log.enabled('trace')) this.log.trace('dropped datagram', { from: endpointKey(from), reason: c.reason });
         break;
     }
   }
@@ -232,7 +251,7 @@ export class UdpTransport implements IkeTransport {
    * destinations.
    */
   private pick(from: Endpoint, to: Endpoint): Bound | undefined {
-    const addr = canonicalIp(from.address) ?? from.address;
+    const addr = canonical(from.address);
     const exact = this.bound.find((b) => b.local.address === addr && b.local.port === from.port);
     if (exact) return exact;
     const role: Role = this.bound.some((b) => b.role === 'natt' && b.local.port === from.port) || from.port === this.opts.nattPort ? 'natt' : 'ike';
@@ -252,9 +271,10 @@ export class UdpTransport implements IkeTransport {
       this.log.warn('no socket to send from', { from: endpointKey(from), to: endpointKey(to) });
       return;
     }
-    if (b.local.address !== (canonicalIp(from.address) ?? from.address))
+    if (b.local.address !== canonical(from.address) && this.log.enabled('debug'))
       this.log.debug('sending from a different local address than requested', { requested: endpointKey(from), used: endpointKey(b.local) });
-    const payload = marker && b.role === 'natt' ? addNonEspMarker(data) : data;
+    // RFC 3948 §2.2 non-ESP marker as a separate iovec (sendmsg gathers it): no copy of the message.
+    const payload = marker && b.role === 'natt' ? [NON_ESP_MARKER, data] : data;
     this.stats.sent++;
     this.inflight++;
     b.socket.send(payload, to.port, to.address, (err) => {
