@@ -440,9 +440,9 @@ export class Engine implements EngineApi {
     this.ctx.emit({ kind: 'send', from: to, to: from, data: encodePlain(msg) });
   }
 
-  private decodeInit(data: Uint8Array, from: Endpoint): ReturnType<typeof decodePlain> | undefined {
+  private decodeInit(data: Uint8Array, from: Endpoint, header: IkeHeader): ReturnType<typeof decodePlain> | undefined {
     try {
-      return decodePlain(data);
+      return decodePlain(data, { header });
     } catch (e) {
       this.stats.droppedMalformed++;
       this.ctx.log('debug', `dropping malformed IKE_SA_INIT from ${from.address}: ${(e as Error).message}`);
@@ -465,7 +465,7 @@ export class Engine implements EngineApi {
     let msg: ReturnType<typeof decodePlain> | undefined;
     let scan = scanInitRequest(data);
     if (!scan) {
-      msg = this.decodeInit(data, from);
+      msg = this.decodeInit(data, from, header);
       if (!msg) return;
       const n = msg.payloads.find((p) => p.type === PayloadType.NONCE) as { data: Uint8Array } | undefined;
       if (!n) return; // RFC 7296 §2.21.1: no response to a broken IKE_SA_INIT
@@ -482,7 +482,7 @@ export class Engine implements EngineApi {
       this.ctx.log('debug', `dropping IKE_SA_INIT from ${from.address}: ${verdict.reason === 'blocked' ? 'block_threshold' : 'init_limit_half_open'} reached`);
       return;
     }
-    msg ??= this.decodeInit(data, from);
+    msg ??= this.decodeInit(data, from, header);
     if (!msg) return;
     const candidates = [...this.tunnels.values()].filter((t) => (!t.remoteAddr || t.remoteAddr === from.address) && (!t.localAddr || t.localAddr === to.address));
     if (candidates.length === 0) {

@@ -7,7 +7,7 @@
  * Exchanges (ike-init, ike-auth, informational) queue requests here and
  * register request handlers; this class never decides protocol content.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Endpoint } from '../dataplane/types.js';
 import type { TunnelConfig } from '../config/types.js';
 import type { Prf, SkCipher, EncrInfo, IntegInfo, KeyExchange } from '../crypto/types.js';
@@ -82,7 +82,7 @@ const NO_BYTES = new Uint8Array(0);
 const NO_CANDIDATES: TunnelConfig[] = [];
 
 function sha256hex(b: Uint8Array): string {
-  return createHash('sha256').update(b).digest('hex');
+  return hash('sha256', b, 'hex'); // one-shot: no Hash object per response
 }
 
 export class IkeSa {
@@ -503,9 +503,9 @@ export class IkeSa {
   }
 
   private decrypt(data: Uint8Array, header: IkeHeader): DecodedMessage | undefined {
-    if (header.exchange === ExchangeType.IKE_SA_INIT) return decodePlain(data);
+    if (header.exchange === ExchangeType.IKE_SA_INIT) return decodePlain(data, { header });
     if (!this.cipherIn) return undefined;
-    const r = decodeProtected(data, this.cipherIn);
+    const r = decodeProtected(data, this.cipherIn, { header });
     if ('kind' in r && r.kind === 'fragment') {
       if (!this.fragmentation) throw new Error('SKF received but fragmentation was not negotiated');
       const st = (this.reassembler ??= new Reassembler()).addDetailed(`${header.response ? 'r' : 'q'}${header.messageId}`, r);

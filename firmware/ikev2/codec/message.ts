@@ -49,6 +49,11 @@ export interface ProtectedMessage {
 export interface DecodeOptions {
   /** Apply the per-exchange rules of rules.ts (default true). */
   rules?: boolean;
+  /**
+   * The header decodeHeaderOnly() already returned for these very octets
+   * (the engine decodes it to demultiplex): not parsed a second time.
+   */
+  header?: IkeHeader;
 }
 
 /** One verified and decrypted SKF fragment, for the Reassembler (fragment.ts). */
@@ -180,6 +185,8 @@ export function encodeProtected(msg: Message, cipher: SkCipher, iv: (n: number) 
 
 // ------------------------------------------------------------------ decode
 
+const NO_OPTS: DecodeOptions = {};
+
 /** Header only, for demultiplexing (SPIs, exchange, Message ID, flags). */
 export function decodeHeaderOnly(data: Uint8Array): IkeHeader {
   return decodeHeader(data);
@@ -191,8 +198,8 @@ export function decoded(h: IkeHeader, encrypted: boolean, payloads: Payload[], i
 }
 
 /** An unencrypted message; `raw` keeps the octets (RealMessage for AUTH, RFC 7296 §2.15). */
-export function decodePlain(data: Uint8Array, opts: DecodeOptions = {}): DecodedMessage {
-  const h = decodeHeader(data);
+export function decodePlain(data: Uint8Array, opts: DecodeOptions = NO_OPTS): DecodedMessage {
+  const h = opts.header ?? decodeHeader(data);
   const chain = decodeChain(data, IKE_HEADER_LEN, data.length, h.nextPayload, 0, false, 16);
   const payloads = opts.rules === false ? chain.payloads : validateMessage({ exchange: h.exchange, response: h.response, encrypted: false, payloads: chain.payloads });
   return decoded(h, false, payloads, undefined, undefined, data.slice(), 0);
@@ -203,9 +210,9 @@ export function decodePlain(data: Uint8Array, opts: DecodeOptions = {}): Decoded
  * FragmentInfo for the Reassembler). ICV/tag failures are AuthTagError;
  * structure problems ParseError; rule violations the typed errors of errors.ts.
  */
-export function decodeProtected(data: Uint8Array, cipher: SkCipher, opts: DecodeOptions = {}): DecodedMessage | FragmentInfo {
+export function decodeProtected(data: Uint8Array, cipher: SkCipher, opts: DecodeOptions = NO_OPTS): DecodedMessage | FragmentInfo {
   const rules = opts.rules !== false;
-  const h = decodeHeader(data);
+  const h = opts.header ?? decodeHeader(data);
   if (rules) {
     // Cheap checks before any crypto.
     const enc = exchangeIsEncrypted(h.exchange);

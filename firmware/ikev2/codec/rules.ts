@@ -164,17 +164,37 @@ export const MESSAGE_RULES: readonly MessageRule[] = [
   },
 ];
 
+/**
+ * Lookup tables built once from MESSAGE_RULES: validateMessage() runs for
+ * every message, and scanning the rule list, filtering and counting into a
+ * fresh Map each time was a measurable share of the codec's allocations.
+ */
+const ruleKey = (exchange: number, response: boolean, encrypted: boolean): number => exchange * 4 + (response ? 2 : 0) + (encrypted ? 1 : 0);
+const RULE_BY_KEY = new Map<number, MessageRule>();
+/** Per rule: its PayloadRule by payload type (0..255). */
+const PAYLOAD_RULES = new Map<MessageRule, (PayloadRule | undefined)[]>();
+const ENCRYPTED_BY_EXCHANGE = new Map<number, boolean>();
+for (const m of MESSAGE_RULES) {
+  const k = ruleKey(m.exchange, m.response, m.encrypted);
+  if (!RULE_BY_KEY.has(k)) RULE_BY_KEY.set(k, m); // first match wins, as a find() over the list would
+  const byType: (PayloadRule | undefined)[] = new Array<PayloadRule | undefined>(256).fill(undefined);
+  for (const pr of [...m.payloads].reverse()) byType[pr.type] = pr; // the first rule of a type wins
+  PAYLOAD_RULES.set(m, byType);
+  ENCRYPTED_BY_EXCHANGE.set(m.exchange, (ENCRYPTED_BY_EXCHANGE.get(m.exchange) ?? false) || m.encrypted);
+}
+
 /** The rule for an exchange/direction/protection, or undefined. */
 export function findRule(exchange: number, response: boolean, encrypted: boolean): MessageRule | undefined {
-  return MESSAGE_RULES.find((m) => m.exchange === exchange && m.response === response && m.encrypted === encrypted);
+  return RULE_BY_KEY.get(ruleKey(exchange, response, encrypted));
 }
 
 /** True if the exchange has any rule saying it is protected by SK (all but IKE_SA_INIT). */
 export function exchangeIsEncrypted(exchange: number): boolean | undefined {
-  const rules = MESSAGE_RULES.filter((m) => m.exchange === exchange);
-  if (!rules.length) return undefined;
-  return rules.some((m) => m.encrypted);
+  return ENCRYPTED_BY_EXCHANGE.get(exchange);
 }
+
+/** Payload counts by type, for validateMessage(); every entry it sets is reset before it returns or throws. */
+const COUNTS = new Uint16Array(256);
 
 export interface ValidateInput {
   exchange: number;
@@ -193,8 +213,14 @@ export interface ValidateInput {
  * act on, i.e. without ignored unknown non-critical payloads.
  */
 export function validateMessage(m: ValidateInput): Payload[] {
-  const all = [...(m.unprotected ?? []), ...m.payloads];
-  for (const p of all) if (isUnknownPayload(p) && p.critical) throw new UnsupportedCriticalPayloadError(p.type);
+  const unprotected = m.unprotected ?? [];
+  let unknown = 0;
+  for (const p of unprotected) if (isUnknownPayload(p) && p.critical) throw new UnsupportedCriticalPayloadError(p.type);
+  for (const p of m.payloads) {
+    if (!isUnknownPayload(p)) continue;
+    if (p.critical) throw new UnsupportedCriticalPayloadError(p.type);
+    unknown++;
+  }
   const rule = findRule(m.exchange, m.response, m.encrypted);
   if (!rule) {
     const enc = exchangeIsEncrypted(m.exchange);
@@ -202,26 +228,36 @@ export function validateMessage(m: ValidateInput): Payload[] {
     if (enc && !m.encrypted) throw new MessageRuleError('must-be-encrypted', m.exchange, undefined, `exchange ${m.exchange} must be protected by SK`);
     throw new MessageRuleError('must-not-be-encrypted', m.exchange, undefined, `exchange ${m.exchange} must not be encrypted`);
   }
-  checkUnprotected(m.exchange, m.unprotected ?? []);
-  const kept = m.payloads.filter((p) => !isUnknownPayload(p));
-  const counts = new Map<number, number>();
-  for (const p of kept) counts.set(p.type, (counts.get(p.type) ?? 0) + 1);
-  for (const [type, n] of counts) {
-    const pr = rule.payloads.find((x) => x.type === type);
-    if (!pr) throw new MessageRuleError('not-allowed', m.exchange, type, `payload ${type} not allowed in exchange ${m.exchange} ${m.response ? 'response' : 'request'}`);
-    if (n > pr.max) throw new MessageRuleError('too-many', m.exchange, type, `${n} payloads of type ${type}, at most ${pr.max} allowed`);
-  }
-  if (!isSufficient(rule, kept)) {
-    for (const pr of rule.payloads) {
-      if ((counts.get(pr.type) ?? 0) < pr.min) throw new MessageRuleError('missing', m.exchange, pr.type, `mandatory payload ${pr.type} missing in exchange ${m.exchange} ${m.response ? 'response' : 'request'}`);
+  checkUnprotected(m.exchange, unprotected);
+  // Without ignored unknown payloads; the caller's (fresh) array itself when there are none.
+  const kept = unknown === 0 ? (m.payloads as Payload[]) : m.payloads.filter((p) => !isUnknownPayload(p));
+  const byType = PAYLOAD_RULES.get(rule)!;
+  const counts = COUNTS;
+  for (const p of kept) counts[p.type & 0xff]++;
+  try {
+    // In order of first appearance, as the checks always ran.
+    for (const p of kept) {
+      const type = p.type;
+      const n = counts[type & 0xff]!;
+      const pr = byType[type & 0xff];
+      if (!pr || pr.type !== type) throw new MessageRuleError('not-allowed', m.exchange, type, `payload ${type} not allowed in exchange ${m.exchange} ${m.response ? 'response' : 'request'}`);
+      if (n > pr.max) throw new MessageRuleError('too-many', m.exchange, type, `${n} payloads of type ${type}, at most ${pr.max} allowed`);
     }
-  }
-  for (const group of rule.together ?? []) {
-    const present = group.filter((t) => counts.has(t));
-    if (present.length !== 0 && present.length !== group.length) {
-      const absent = group.find((t) => !counts.has(t))!;
-      throw new MessageRuleError('incomplete-group', m.exchange, absent, `payloads ${group.join('/')} must appear together; ${absent} missing`);
+    if (!isSufficient(rule, kept)) {
+      for (const pr of rule.payloads) {
+        if (counts[pr.type & 0xff]! < pr.min) throw new MessageRuleError('missing', m.exchange, pr.type, `mandatory payload ${pr.type} missing in exchange ${m.exchange} ${m.response ? 'response' : 'request'}`);
+      }
     }
+    for (const group of rule.together ?? []) {
+      let present = 0;
+      for (const t of group) if (counts[t & 0xff]! > 0) present++;
+      if (present !== 0 && present !== group.length) {
+        const absent = group.find((t) => counts[t & 0xff] === 0)!;
+        throw new MessageRuleError('incomplete-group', m.exchange, absent, `payloads ${group.join('/')} must appear together; ${absent} missing`);
+      }
+    }
+  } finally {
+    for (const p of kept) counts[p.type & 0xff] = 0;
   }
   return kept;
 }
