@@ -105,7 +105,7 @@ export class IkeSa {
   keys: IkeKeys | undefined;
   private cipherIn: SkCipher | undefined;
   private cipherOut: SkCipher | undefined;
-  private ivCounter = 0n;
+  private ivCounter = 0;
   /** Every key exchange method used, in order (status: ["CURVE_25519","ML_KEM_768"]). */
   keMethods: number[] = [];
 
@@ -322,7 +322,7 @@ export class IkeSa {
     const r = createSkCipher(this.encr, keys.skEr, this.integ, this.integ ? keys.skAr : undefined);
     this.cipherOut = this.isInitiator ? i : r;
     this.cipherIn = this.isInitiator ? r : i;
-    this.ivCounter = 0n;
+    this.ivCounter = 0;
   }
 
   get skPi(): Uint8Array {
@@ -339,10 +339,12 @@ export class IkeSa {
   private nextIv(n: number): Uint8Array {
     if (this.cipherOut && !this.cipherOut.aead) return this.ctx.rng.bytes(n);
     const iv = new Uint8Array(n);
+    // A Number counter (exact to 2^53 messages per key, far beyond any SA's
+    // life): a BigInt one allocated on every step of this per-message loop.
     let c = ++this.ivCounter;
-    for (let k = n - 1; k >= 0 && c > 0n; k--) {
-      iv[k] = Number(c & 0xffn);
-      c >>= 8n;
+    for (let k = n - 1; k >= 0 && c > 0; k--) {
+      iv[k] = c % 256;
+      c = Math.floor(c / 256);
     }
     return iv;
   }

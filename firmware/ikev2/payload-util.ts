@@ -5,7 +5,10 @@ import { PayloadType, Notify, isErrorNotify, NotifyName } from './constants.js';
 import { ipToBytes } from '../util/ip.js';
 import { concat } from '../util/bytes.js';
 
-export function notify(notifyType: number, data: Uint8Array = new Uint8Array(0), protocol = 0, spi: Uint8Array = new Uint8Array(0)): NotifyPayload {
+/** Shared zero-length default for notify data and SPI (nothing can be written into it). */
+const EMPTY = new Uint8Array(0);
+
+export function notify(notifyType: number, data: Uint8Array = EMPTY, protocol = 0, spi: Uint8Array = EMPTY): NotifyPayload {
   return { type: PayloadType.NOTIFY, protocol, spi, notifyType, data };
 }
 

@@ -1,10 +1,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { ParseError } from './errors.js';
 
+/** A shared zero-length array (nothing can be written into it). */
+const EMPTY = new Uint8Array(0);
+
 /** Bounds-checked big-endian reader over a Uint8Array. Every overrun is a ParseError. */
 export class Reader {
   readonly buf: Uint8Array;
-  private readonly view: DataView;
   pos: number;
   readonly end: number;
   /** Absolute offset of buf[0] in the enclosing message, for error reporting. */
@@ -14,7 +16,6 @@ export class Reader {
   constructor(buf: Uint8Array, start = 0, end = buf.length, base = 0, payloadType?: number) {
     if (start < 0 || end > buf.length || start > end) throw new ParseError('reader range out of bounds', base + start, payloadType);
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
     this.end = end;
     this.base = base;
@@ -28,23 +29,27 @@ export class Reader {
   }
   u8(what = 'u8'): number {
     this.need(1, what);
-    return this.view.getUint8(this.pos++);
+    return this.buf[this.pos++]!;
   }
   u16(what = 'u16'): number {
     this.need(2, what);
-    const v = this.view.getUint16(this.pos);
-    this.pos += 2;
-    return v;
+    // Octet arithmetic, not a DataView: a Reader is created per payload (sub()), and a DataView each was measurable garbage.
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p]! << 8) | b[p + 1]!;
   }
   u32(what = 'u32'): number {
     this.need(4, what);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
   }
   /** Returns a copy, so parsed values never alias a reusable receive buffer. */
   bytes(n: number, what = 'bytes'): Uint8Array {
     this.need(n, what);
+    if (n === 0) return EMPTY; // zero octets: nothing to alias or to write
     const v = this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return v;

@@ -33,29 +33,41 @@ export interface HeaderFields {
   length: number;
 }
 
+const LIMIT = { 8: 0x100, 16: 0x10000, 32: 0x100000000 } as const;
+
 function checkU(name: string, v: number, bits: 8 | 16 | 32): void {
-  if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits) throw new RangeError(`${name}: ${v} does not fit in ${bits} bits`);
+  if (!Number.isInteger(v) || v < 0 || v >= LIMIT[bits]) throw new RangeError(`${name}: ${v} does not fit in ${bits} bits`);
 }
 
 /** Writes the 28-octet header; MjVer 2, MnVer 0, V flag never set (we speak only 2.0). */
 export function encodeHeader(h: HeaderFields): Uint8Array {
-  if (!(h.spiI instanceof Uint8Array) || h.spiI.length !== 8) throw new TypeError('spiI: expected 8 bytes');
-  if (!(h.spiR instanceof Uint8Array) || h.spiR.length !== 8) throw new TypeError('spiR: expected 8 bytes');
-  checkU('nextPayload', h.nextPayload, 8);
-  checkU('exchange', h.exchange, 8);
-  checkU('messageId', h.messageId, 32);
-  checkU('length', h.length, 32);
   const out = new Uint8Array(IKE_HEADER_LEN);
-  const v = new DataView(out.buffer);
-  out.set(h.spiI, 0);
-  out.set(h.spiR, 8);
-  out[16] = h.nextPayload;
-  out[17] = (IKE_MAJOR_VERSION << 4) | IKE_MINOR_VERSION;
-  out[18] = h.exchange;
-  out[19] = (h.response ? HeaderFlag.RESPONSE : 0) | (h.initiator ? HeaderFlag.INITIATOR : 0);
-  v.setUint32(20, h.messageId);
-  v.setUint32(24, h.length);
+  writeHeader(out, h.spiI, h.spiR, h.nextPayload, h.exchange, h.response, h.initiator, h.messageId, h.length);
   return out;
+}
+
+/** encodeHeader() into the first 28 octets of `out` (the message buffer itself: no header copy per message). */
+export function writeHeader(out: Uint8Array, spiI: Uint8Array, spiR: Uint8Array, nextPayload: number, exchange: number, response: boolean, initiator: boolean, messageId: number, length: number): void {
+  if (!(spiI instanceof Uint8Array) || spiI.length !== 8) throw new TypeError('spiI: expected 8 bytes');
+  if (!(spiR instanceof Uint8Array) || spiR.length !== 8) throw new TypeError('spiR: expected 8 bytes');
+  checkU('nextPayload', nextPayload, 8);
+  checkU('exchange', exchange, 8);
+  checkU('messageId', messageId, 32);
+  checkU('length', length, 32);
+  out.set(spiI, 0);
+  out.set(spiR, 8);
+  out[16] = nextPayload;
+  out[17] = (IKE_MAJOR_VERSION << 4) | IKE_MINOR_VERSION;
+  out[18] = exchange;
+  out[19] = (response ? HeaderFlag.RESPONSE : 0) | (initiator ? HeaderFlag.INITIATOR : 0);
+  out[20] = messageId >>> 24;
+  out[21] = (messageId >>> 16) & 0xff;
+  out[22] = (messageId >>> 8) & 0xff;
+  out[23] = messageId & 0xff;
+  out[24] = length >>> 24;
+  out[25] = (length >>> 16) & 0xff;
+  out[26] = (length >>> 8) & 0xff;
+  out[27] = length & 0xff;
 }
 
 /**

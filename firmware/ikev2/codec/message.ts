@@ -22,7 +22,7 @@ import { AuthTagError, ParseError } from '../../util/errors.js';
 import type { SkCipher } from '../../crypto/types.js';
 import { IKE_HEADER_LEN, NON_ESP_MARKER_LEN, PayloadType } from '../constants.js';
 import { MessageRuleError, markAuthenticated } from './errors.js';
-import { GENERIC_HEADER_LEN, decodeHeader, encodeHeader, type HeaderFields } from './header.js';
+import { GENERIC_HEADER_LEN, decodeHeader, writeHeader } from './header.js';
 import { decodeChain, encodeChain, scratchWriter } from './payloads.js';
 import { checkUnprotected, exchangeIsEncrypted, validateMessage } from './rules.js';
 import type { DecodedMessage, IkeHeader, Message, Payload } from './types.js';
@@ -78,9 +78,6 @@ export function isFragment(r: DecodedMessage | FragmentInfo): r is FragmentInfo 
   return (r as FragmentInfo).kind === 'fragment';
 }
 
-function headerFields(msg: Message, nextPayload: number, length: number): HeaderFields {
-  return { spiI: msg.spiI, spiR: msg.spiR, nextPayload, exchange: msg.exchange, response: msg.response, initiator: msg.initiator, messageId: msg.messageId, length };
-}
 
 // ------------------------------------------------------------------ encode
 
@@ -91,7 +88,7 @@ export function encodePlain(msg: Message): Uint8Array {
   w.zeros(IKE_HEADER_LEN);
   encodeChain(w, msg.payloads);
   const out = w.finish();
-  out.set(encodeHeader(headerFields(msg, msg.payloads[0]?.type ?? PayloadType.NONE, out.length)), 0);
+  writeHeader(out, msg.spiI, msg.spiR, msg.payloads[0]?.type ?? PayloadType.NONE, msg.exchange, msg.response, msg.initiator, msg.messageId, out.length);
   return out;
 }
 
@@ -119,7 +116,7 @@ function seal(msg: Message, cipher: SkCipher, ivFn: (n: number) => Uint8Array, p
   const aadLen = IKE_HEADER_LEN + GENERIC_HEADER_LEN + extra;
   const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
-  out.set(encodeHeader(headerFields(msg, frag ? PayloadType.SKF : PayloadType.SK, total)), 0);
+  writeHeader(out, msg.spiI, msg.spiR, frag ? PayloadType.SKF : PayloadType.SK, msg.exchange, msg.response, msg.initiator, msg.messageId, total);
   out[IKE_HEADER_LEN] = innerNext;
   out[IKE_HEADER_LEN + 1] = 0;
   v.setUint16(IKE_HEADER_LEN + 2, payloadLen);
@@ -140,9 +137,11 @@ function seal(msg: Message, cipher: SkCipher, ivFn: (n: number) => Uint8Array, p
 function intAuthAFor(msg: Message, firstInner: number, pLen: number): Uint8Array {
   const aLen = IKE_HEADER_LEN + GENERIC_HEADER_LEN;
   const a = new Uint8Array(aLen);
-  a.set(encodeHeader(headerFields(msg, PayloadType.SK, aLen + pLen)), 0);
+  writeHeader(a, msg.spiI, msg.spiR, PayloadType.SK, msg.exchange, msg.response, msg.initiator, msg.messageId, aLen + pLen);
   a[IKE_HEADER_LEN] = firstInner;
-  new DataView(a.buffer).setUint16(IKE_HEADER_LEN + 2, GENERIC_HEADER_LEN + pLen);
+  const skLen = GENERIC_HEADER_LEN + pLen;
+  a[IKE_HEADER_LEN + 2] = skLen >>> 8;
+  a[IKE_HEADER_LEN + 3] = skLen & 0xff;
   return a;
 }
 
