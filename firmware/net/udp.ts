@@ -14,7 +14,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import type { Endpoint } from '../dataplane/types.js';
 import type { DatagramHandler, IkeTransport } from './types.js';
 import { endpointKey } from './types.js';
@@ -25,6 +26,18 @@ import { nullLogger, type Logger } from '../log.js';
 import { PqError } from '../util/errors.js';
 
 const NON_ESP_MARKER = new Uint8Array(NON_ESP_MARKER_LEN);
+
+/**
+ * dgram resolves the address of every send() with dns.lookup(), which for
+ * an IP literal (all the engine ever sends to) still validates its options
+ * and defers the send to the next tick. Literals are answered at once here;
+ * anything else goes to dns.lookup() as before.
+ */
+function literalLookup(hostname: string, options: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const family = isIP(hostname);
+  if (family !== 0) cb(null, hostname, family);
+  else dnsLookup(hostname, options, cb);
+}
 
 /**
  * canonicalIp() of the addresses seen per datagram (peer and local source),
@@ -145,7 +158,7 @@ export class UdpTransport implements IkeTransport {
   }
 
   private bindOne(address: string, port: number, role: Role): Promise<Bound> {
-    const socket = createSocket(isIPv6(address) ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
+    const socket = createSocket(isIPv6(address) ? { type: 'udp6', ipv6Only: true, lookup: literalLookup } : { type: 'udp4', lookup: literalLookup });
     return new Promise<Bound>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         socket.close();
