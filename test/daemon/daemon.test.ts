@@ -193,6 +193,29 @@ describe('daemon wiring (stub engine, real sockets)', () => {
     expect(h.engine.calls.filter((c) => c.fn === 'tick')).toHaveLength(1);
   });
 
+  it('keeps an earlier timer when the deadline moves later, and ticks only once it is due', async () => {
+    const h = await startDaemon();
+    const t0 = systemClock.now();
+    h.engine.timer = t0 + 40;
+    h.d.command({ kind: 'dpd', tunnel: 'cf1' }); // arms for t0 + 40
+    h.engine.timer = t0 + 140; // e.g. a response arrived and the retransmit moved on
+    h.d.command({ kind: 'dpd', tunnel: 'cf1' }); // the t0 + 40 timer is kept, not replaced
+    await until(() => h.engine.calls.some((c) => c.fn === 'tick'));
+    const ticks = h.engine.calls.filter((c) => c.fn === 'tick') as { at: number }[];
+    expect(ticks).toHaveLength(1);
+    expect(ticks[0]!.at).toBeGreaterThanOrEqual(t0 + 140); // the early firing only looked again
+    // A deadline moved earlier replaces a later timer.
+    const t1 = systemClock.now();
+    h.engine.timer = t1 + 1000;
+    h.d.command({ kind: 'dpd', tunnel: 'cf1' });
+    h.engine.timer = t1 + 30;
+    h.d.command({ kind: 'dpd', tunnel: 'cf1' });
+    await until(() => h.engine.calls.filter((c) => c.fn === 'tick').length === 2, 500);
+    const second = (h.engine.calls.filter((c) => c.fn === 'tick') as { at: number }[])[1]!;
+    expect(second.at).toBeGreaterThanOrEqual(t1 + 30);
+    expect(second.at).toBeLessThan(t1 + 1000);
+  });
+
   it('installs and deletes Child SAs in the data plane, in order', async () => {
     const h = await startDaemon();
     const a: Endpoint = { address: '127.0.0.1', port: 4500 };
