@@ -7,7 +7,8 @@
 import { describe, it, expect } from 'vitest';
 import { decodeProtected, encodePayloads, encodePlain, encodeProtected, MessageRuleError, validateMessage } from '../../firmware/ikev2/codec/index.js';
 import type { DecodedMessage, Payload } from '../../firmware/ikev2/codec/types.js';
-import { ExchangeType as X, PayloadType as P } from '../../firmware/ikev2/constants.js';
+import { Encr, ExchangeType as X, IntegId, PayloadType as P } from '../../firmware/ikev2/constants.js';
+import { createSkCipher, encrInfo, integInfo } from '../../firmware/crypto/registry.js';
 import { counterIv, gcm256 } from './fake-cipher.js';
 import { authRequest, initRequest, intermediateRequest } from './fixtures.js';
 
@@ -40,6 +41,31 @@ describe('scratch Writer reuse', () => {
     expect(encodePayloads(authRequest().payloads)).toEqual(encodePayloads(authRequest().payloads));
     expect(encodePayloads([])).toHaveLength(0);
   });
+});
+
+describe('the real SK ciphers leave the sealed plaintext alone', () => {
+  // encodeProtected() hands out IntAuth_P as a view of the padded plaintext it
+  // sealed (one copy less per message): a cipher that encrypted in place would
+  // corrupt the RFC 9242 IntAuth input. Checked against every cipher kind.
+  const key = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 3) & 0xff);
+  const ciphers = {
+    'AES-256-GCM-16': () => createSkCipher(encrInfo(Encr.AES_GCM_16, 256), key(36)),
+    'ChaCha20-Poly1305': () => createSkCipher(encrInfo(Encr.CHACHA20_POLY1305), key(36)),
+    'AES-256-CBC + HMAC-SHA-256-128': () => createSkCipher(encrInfo(Encr.AES_CBC, 256), key(32), integInfo(IntegId.HMAC_SHA2_256_128), key(32)),
+  };
+  for (const [name, mk] of Object.entries(ciphers)) {
+    it(name, () => {
+      const c = mk();
+      const iv = (n: number) => new Uint8Array(n).fill(1);
+      const m = intermediateRequest();
+      const expectP = encodePayloads(m.payloads);
+      const r = encodeProtected(m, c, iv);
+      expect(r.intAuthP).toEqual(expectP);
+      const d = decodeProtected(r.datagrams[0]!, mk()) as DecodedMessage;
+      expect(d.intAuthP).toEqual(expectP);
+      c.destroy();
+    });
+  }
 });
 
 describe('validateMessage count reuse', () => {
