@@ -9,6 +9,7 @@
  *
  * Options: --concurrency N (16) --setups N (1000) --warmup N (1500) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
  *          --skip-strongswan --json --profile
+ *          PQGATE_BENCH_NODE_FLAGS="..." adds node/V8 flags to both pqgate processes (experiments only)
  *
  * Warm-up: the first `warmup` setups of the rate phase are not timed, for
  * both implementations alike. pqgate runs on V8, which compiles the hot
