@@ -1,0 +1,629 @@
+/*
+ * pqcrypto: the IKE key schedule's hot primitives on Node's own OpenSSL, one
+ * N-API call each (issue 2). Registered on the pqtun addon's exports by
+ * pqtun.c's init(), so one .node file and one loader serve both.
+ *
+ *   hmac(alg, key, out, p0, p1?, p2?, p3?, p4?)   HMAC (RFC 2104) of p0|p1|..., truncated to out.length
+ *   prfPlus(alg, key, seed, out)                   prf+ (RFC 7296 §2.13) of HMAC, out.length octets
+ *   hash(alg, out, p0, p1?, p2?, p3?, p4?)         SHA-1/2, SHA3-256/512, SHAKE128/256 of p0|p1|...
+ *   skAeadNew(alg, key, salt, icvLen) -> handle    one keyed AEAD context per IKE SA direction
+ *   skAeadSeal(handle, aad, iv, plain, out)        out = C | tag  (RFC 5282 §3, RFC 7634 §2)
+ *   skAeadOpen(handle, aad, iv, ctAndIcv, out) -> boolean
+ *   skAeadFree(handle)                             cleanse + free now (the GC finalizer does it otherwise)
+ *   x25519Public(priv, out)                        RFC 7748 §5: X25519(k, 9)
+ *   x25519Derive(priv, peer, out) -> boolean       false for an all-zero result (RFC 7748 §6.1)
+ *
+ * Why: every node:crypto call builds a JS object, a C++ BaseObject and a
+ * fresh OpenSSL context, and resolves the algorithm by name (docs/benchmarks.md
+ * "Where the time goes": ~7 % of a handshake in malloc/free alone).
+ *
+ *  - SHA-1/SHA-2 and HMAC use OpenSSL's low-level SHA*_Init/Update/Final on
+ *    contexts that live on the C stack (plain structs, no allocation, no
+ *    provider dispatch). They are deprecated in OpenSSL 3 but exported by
+ *    every Node build (checked for Node 20 / OpenSSL 3.0 and Node 22 /
+ *    OpenSSL 3.5), and they run the same assembler block functions as EVP.
+ *    HMAC keeps the ipad/opad states (RFC 2104 §4 "precomputed") and copies
+ *    them per message, so prf+ keys once for all its blocks.
+ *  - SHA3/SHAKE (ML-KEM's Keccak, FIPS 203 §4.1) go through EVP with the
+ *    EVP_MD fetched once per environment and one reused EVP_MD_CTX.
+ *  - The AEAD contexts keep the AES key schedule: a message only sets the
+ *    nonce (salt | IV).
+ *
+ * Arguments are checked here (types, lengths, handles): a bad call throws a
+ * TypeError / RangeError with a `code`, never touches memory out of bounds.
+ * firmware/crypto/native.ts is the typed wrapper; node:crypto and @noble stay
+ * the reference (test/crypto/native.test.ts).
+ */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
+#define NAPI_VERSION 8
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA*_Init & co., see above */
+#include <node_api.h>
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#define CALL(env, call)                  \
+  do {                                   \
+    if ((call) != napi_ok) return NULL;  \
+  } while (0)
+
+static napi_value type_error(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static napi_value range_error(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+static napi_value crypto_error(napi_env env, const char *msg) {
+  napi_throw_error(env, "ERR_NATIVE_CRYPTO", msg);
+  return NULL;
+}
+
+/* A Uint8Array argument (any other typed array or value is a TypeError). */
+static int u8(napi_env env, napi_value v, const char *err, unsigned char **data, size_t *len) {
+  bool is;
+  napi_typedarray_type t;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return 0;
+  if (is && napi_get_typedarray_info(env, v, &t, len, (void **)data, NULL, NULL) == napi_ok && t == napi_uint8_array) {
+    if (*data == NULL) *data = (unsigned char *)""; /* zero-length views may have no backing store */
+    return 1;
+  }
+  type_error(env, err);
+  return 0;
+}
+
+static int small_int(napi_env env, napi_value v, int32_t max, const char *err, int32_t *out) {
+  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0 || *out > max) {
+    type_error(env, err);
+    return 0;
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------ SHA-1/2 and HMAC */
+
+#define ALG_SHA1 0
+#define ALG_SHA256 1
+#define ALG_SHA384 2
+#define ALG_SHA512 3
+#define MAX_MD 64
+#define MAX_BLOCK 128
+
+typedef union {
+  SHA_CTX s1;
+  SHA256_CTX s256;
+  SHA512_CTX s512;
+} sha_ctx;
+
+static const size_t md_size[4] = {20, 32, 48, 64};
+static const size_t md_block[4] = {64, 64, 128, 128};
+
+static void sha_init(int alg, sha_ctx *c) {
+  switch (alg) {
+    case ALG_SHA1: SHA1_Init(&c->s1); break;
+    case ALG_SHA256: SHA256_Init(&c->s256); break;
+    case ALG_SHA384: SHA384_Init(&c->s512); break;
+    default: SHA512_Init(&c->s512); break;
+  }
+}
+
+static void sha_update(int alg, sha_ctx *c, const unsigned char *p, size_t n) {
+  if (n == 0) return;
+  switch (alg) {
+    case ALG_SHA1: SHA1_Update(&c->s1, p, n); break;
+    case ALG_SHA256: SHA256_Update(&c->s256, p, n); break;
+    default: SHA512_Update(&c->s512, p, n); break; /* SHA-384 shares SHA-512's update */
+  }
+}
+
+static void sha_final(int alg, sha_ctx *c, unsigned char *out) {
+  switch (alg) {
+    case ALG_SHA1: SHA1_Final(out, &c->s1); break;
+    case ALG_SHA256: SHA256_Final(out, &c->s256); break;
+    case ALG_SHA384: SHA384_Final(out, &c->s512); break;
+    default: SHA512_Final(out, &c->s512); break;
+  }
+}
+
+/* HMAC keyed state (RFC 2104 §2): H(K0 ^ ipad) and H(K0 ^ opad) after one block each. */
+typedef struct {
+  int alg;
+  sha_ctx in, out;
+} hmac_key;
+
+static void hmac_setkey(hmac_key *h, int alg, const unsigned char *key, size_t klen) {
+  unsigned char k0[MAX_BLOCK], pad[MAX_BLOCK];
+  size_t b = md_block[alg], i;
+  memset(k0, 0, sizeof k0);
+  if (klen > b) { /* RFC 2104 §2: keys longer than B are hashed first */
+    sha_ctx c;
+    sha_init(alg, &c);
+    sha_update(alg, &c, key, klen);
+    sha_final(alg, &c, k0);
+    OPENSSL_cleanse(&c, sizeof c);
+  } else {
+    memcpy(k0, key, klen);
+  }
+  h->alg = alg;
+  for (i = 0; i < b; i++) pad[i] = k0[i] ^ 0x36;
+  sha_init(alg, &h->in);
+  sha_update(alg, &h->in, pad, b);
+  for (i = 0; i < b; i++) pad[i] = k0[i] ^ 0x5c;
+  sha_init(alg, &h->out);
+  sha_update(alg, &h->out, pad, b);
+  OPENSSL_cleanse(k0, sizeof k0);
+  OPENSSL_cleanse(pad, sizeof pad);
+}
+
+typedef struct {
+  const unsigned char *p;
+  size_t n;
+} part;
+
+/* mac = H(K0^opad | H(K0^ipad | parts)), full length into mac[MAX_MD]. */
+static void hmac_run(const hmac_key *h, const part *parts, int nparts, unsigned char *mac) {
+  sha_ctx c;
+  unsigned char inner[MAX_MD];
+  int i;
+  c = h->in;
+  for (i = 0; i < nparts; i++) sha_update(h->alg, &c, parts[i].p, parts[i].n);
+  sha_final(h->alg, &c, inner);
+  c = h->out;
+  sha_update(h->alg, &c, inner, md_size[h->alg]);
+  sha_final(h->alg, &c, mac);
+  OPENSSL_cleanse(&c, sizeof c);
+  OPENSSL_cleanse(inner, sizeof inner);
+}
+
+#define MAX_PARTS 5
+
+/* Collect argv[from .. argc) as message parts (at least one). */
+static int get_parts(napi_env env, napi_value *argv, size_t argc, size_t from, part *parts, int *n) {
+  size_t i;
+  *n = 0;
+  if (argc <= from) {
+    type_error(env, "data: expected at least one Uint8Array");
+    return 0;
+  }
+  if (argc - from > MAX_PARTS) {
+    type_error(env, "data: at most 5 parts");
+    return 0;
+  }
+  for (i = from; i < argc; i++) {
+    unsigned char *d;
+    size_t l;
+    if (!u8(env, argv[i], "data: expected Uint8Array parts", &d, &l)) return 0;
+    parts[*n].p = d;
+    parts[*n].n = l;
+    (*n)++;
+  }
+  return 1;
+}
+
+/* hmac(alg, key, out, p0, ...p4): out.length in [1, macLen]; RFC 2104 §5 truncation to the leftmost octets. */
+static napi_value n_hmac(napi_env env, napi_callback_info info) {
+  size_t argc = 3 + MAX_PARTS + 1, klen, olen;
+  napi_value argv[3 + MAX_PARTS + 1];
+  int32_t alg;
+  unsigned char *key, *out, mac[MAX_MD];
+  part parts[MAX_PARTS];
+  int n;
+  hmac_key h;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return type_error(env, "hmac(alg, key, out, ...data)");
+  if (!small_int(env, argv[0], ALG_SHA512, "alg: expected 0..3 (SHA-1, SHA-256, SHA-384, SHA-512)", &alg)) return NULL;
+  if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
+  if (!u8(env, argv[2], "out: expected a Uint8Array", &out, &olen)) return NULL;
+  if (olen == 0 || olen > md_size[alg]) return range_error(env, "out: length must be 1..MAC length");
+  if (!get_parts(env, argv, argc, 3, parts, &n)) return NULL;
+  hmac_setkey(&h, alg, key, klen);
+  hmac_run(&h, parts, n, mac);
+  memcpy(out, mac, olen);
+  OPENSSL_cleanse(&h, sizeof h);
+  OPENSSL_cleanse(mac, sizeof mac);
+  return NULL;
+}
+
+/*
+ * prfPlus(alg, key, seed, out): RFC 7296 §2.13 with prf = HMAC-<alg>
+ *   T1 = prf(K, S | 0x01), Tn = prf(K, T(n-1) | S | n), out = (T1 | T2 | ...)[0, out.length)
+ * "not defined beyond 255 times the size of the prf function output": a longer out is a RangeError.
+ * out must not overlap key or seed (checked: the blocks are written as they are made).
+ */
+static napi_value n_prf_plus(napi_env env, napi_callback_info info) {
+  size_t argc = 4, klen, slen, olen, hl, done = 0;
+  napi_value argv[4];
+  int32_t alg;
+  unsigned char *key, *seed, *out, t[MAX_MD], ctr;
+  hmac_key h;
+  part parts[3];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return type_error(env, "prfPlus(alg, key, seed, out)");
+  if (!small_int(env, argv[0], ALG_SHA512, "alg: expected 0..3 (SHA-1, SHA-256, SHA-384, SHA-512)", &alg)) return NULL;
+  if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
+  if (!u8(env, argv[2], "seed: expected a Uint8Array", &seed, &slen)) return NULL;
+  if (!u8(env, argv[3], "out: expected a Uint8Array", &out, &olen)) return NULL;
+  hl = md_size[alg];
+  if (olen > 255 * hl) return range_error(env, "out: prf+ is not defined beyond 255 PRF blocks (RFC 7296 §2.13)");
+  if (olen > 0 && ((out < key + klen && key < out + olen) || (out < seed + slen && seed < out + olen)))
+    return range_error(env, "out: overlaps key or seed");
+  hmac_setkey(&h, alg, key, klen);
+  for (ctr = 1; done < olen; ctr++) {
+    int np = 0;
+    if (ctr > 1) { parts[np].p = t; parts[np].n = hl; np++; }
+    parts[np].p = seed; parts[np].n = slen; np++;
+    parts[np].p = &ctr; parts[np].n = 1; np++;
+    hmac_run(&h, parts, np, t);
+    memcpy(out + done, t, olen - done < hl ? olen - done : hl);
+    done += hl;
+  }
+  OPENSSL_cleanse(&h, sizeof h);
+  OPENSSL_cleanse(t, sizeof t);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ hashes */
+
+#define ALG_SHA3_256 4
+#define ALG_SHA3_512 5
+#define ALG_SHAKE128 6
+#define ALG_SHAKE256 7
+
+/* Per-environment state (worker threads each load the addon into their own env). */
+typedef struct {
+  EVP_MD *md[4]; /* SHA3-256, SHA3-512, SHAKE128, SHAKE256; fetched once */
+  EVP_MD_CTX *ctx;
+} env_state;
+
+static void env_state_free(napi_env env, void *data, void *hint) {
+  env_state *s = (env_state *)data;
+  int i;
+  (void)env;
+  (void)hint;
+  for (i = 0; i < 4; i++) EVP_MD_free(s->md[i]);
+  EVP_MD_CTX_free(s->ctx);
+  free(s);
+}
+
+static env_state *get_state(napi_env env) {
+  env_state *s = NULL;
+  if (napi_get_instance_data(env, (void **)&s) != napi_ok || s == NULL) crypto_error(env, "pqcrypto: not initialised");
+  return s;
+}
+
+/* hash(alg, out, p0, ...p4): fixed-length digests need out.length = digest size; SHAKE any length >= 1. */
+static napi_value n_hash(napi_env env, napi_callback_info info) {
+  size_t argc = 2 + MAX_PARTS + 1, olen;
+  napi_value argv[2 + MAX_PARTS + 1];
+  int32_t alg;
+  unsigned char *out;
+  part parts[MAX_PARTS];
+  int n, i;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return type_error(env, "hash(alg, out, ...data)");
+  if (!small_int(env, argv[0], ALG_SHAKE256, "alg: expected 0..7", &alg)) return NULL;
+  if (!u8(env, argv[1], "out: expected a Uint8Array", &out, &olen)) return NULL;
+  if (!get_parts(env, argv, argc, 2, parts, &n)) return NULL;
+  if (alg <= ALG_SHA512) {
+    sha_ctx c;
+    if (olen != md_size[alg]) return range_error(env, "out: length must be the digest size");
+    sha_init(alg, &c);
+    for (i = 0; i < n; i++) sha_update(alg, &c, parts[i].p, parts[i].n);
+    sha_final(alg, &c, out);
+    OPENSSL_cleanse(&c, sizeof c);
+    return NULL;
+  } else {
+    env_state *s = get_state(env);
+    const EVP_MD *md;
+    int xof = alg >= ALG_SHAKE128, ok;
+    if (s == NULL) return NULL;
+    md = s->md[alg - ALG_SHA3_256];
+    if (md == NULL) return crypto_error(env, "pqcrypto: digest not available in this OpenSSL");
+    if (xof ? olen == 0 || olen > (1u << 24) : olen != (size_t)EVP_MD_get_size(md))
+      return range_error(env, xof ? "out: SHAKE output must be 1..16 MiB" : "out: length must be the digest size");
+    ok = EVP_DigestInit_ex(s->ctx, md, NULL) == 1;
+    for (i = 0; ok && i < n; i++) ok = EVP_DigestUpdate(s->ctx, parts[i].p, parts[i].n) == 1;
+    if (ok) ok = xof ? EVP_DigestFinalXOF(s->ctx, out, olen) == 1 : EVP_DigestFinal_ex(s->ctx, out, NULL) == 1;
+    if (!ok) return crypto_error(env, "OpenSSL: digest failed");
+    return NULL;
+  }
+}
+
+/* ------------------------------------------------------------------ SK AEAD */
+
+#define SKAEAD_MAGIC 0x70717361u /* "pqsa" */
+
+typedef struct {
+  uint32_t magic;
+  EVP_CIPHER_CTX *ctx; /* NULL once freed */
+  unsigned char salt[4];
+  int icv;
+} skaead;
+
+static void skaead_release(skaead *a) {
+  if (a->ctx != NULL) EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule */
+  a->ctx = NULL;
+  OPENSSL_cleanse(a->salt, sizeof a->salt);
+}
+
+static void skaead_finalize(napi_env env, void *data, void *hint) {
+  skaead *a = (skaead *)data;
+  (void)env;
+  (void)hint;
+  skaead_release(a);
+  a->magic = 0;
+  free(a);
+}
+
+static skaead *get_skaead(napi_env env, napi_value v) {
+  napi_valuetype t;
+  skaead *a = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) return NULL;
+  if (t != napi_external || napi_get_value_external(env, v, (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC) {
+    type_error(env, "handle: expected a skAeadNew() handle");
+    return NULL;
+  }
+  if (a->ctx == NULL) {
+    type_error(env, "handle: freed");
+    return NULL;
+  }
+  return a;
+}
+
+/* skAeadNew(alg, key, salt, icvLen): alg 0..2 = AES-GCM-128/192/256 (RFC 5282), 3 = ChaCha20-Poly1305 (RFC 7634). */
+static napi_value n_skaead_new(napi_env env, napi_callback_info info) {
+  size_t argc = 4, klen, slen;
+  napi_value argv[4], ext;
+  int32_t alg, icv;
+  unsigned char *key, *salt;
+  const EVP_CIPHER *cipher;
+  skaead *a;
+  static const size_t keylen[4] = {16, 24, 32, 32};
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) return type_error(env, "skAeadNew(alg, key, salt, icvLen)");
+  if (!small_int(env, argv[0], 3, "alg: expected 0..3", &alg)) return NULL;
+  if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
+  if (!u8(env, argv[2], "salt: expected a Uint8Array", &salt, &slen)) return NULL;
+  if (!small_int(env, argv[3], 16, "icvLen: expected 8, 12 or 16", &icv)) return NULL;
+  if (klen != keylen[alg]) return range_error(env, "key: wrong length for alg");
+  if (slen != 4) return range_error(env, "salt: expected 4 octets");
+  /* RFC 5282 §3 (via RFC 4106): ICV 8, 12 or 16; RFC 7634 §2: 16. */
+  if (alg == 3 ? icv != 16 : icv != 8 && icv != 12 && icv != 16) return range_error(env, "icvLen: 8, 12 or 16 (16 for ChaCha20-Poly1305)");
+  cipher = alg == 0 ? EVP_aes_128_gcm() : alg == 1 ? EVP_aes_192_gcm() : alg == 2 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+  a = calloc(1, sizeof *a);
+  if (a == NULL) return crypto_error(env, "out of memory");
+  a->magic = SKAEAD_MAGIC;
+  a->icv = icv;
+  memcpy(a->salt, salt, 4);
+  a->ctx = EVP_CIPHER_CTX_new();
+  /* 12-octet nonce (salt | IV) is the default for both ciphers; the direction is chosen per call. */
+  if (a->ctx == NULL || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, 1) != 1) {
+    skaead_release(a);
+    free(a);
+    return crypto_error(env, "OpenSSL: cannot initialise the cipher");
+  }
+  if (napi_create_external(env, a, skaead_finalize, NULL, &ext) != napi_ok) {
+    skaead_release(a);
+    free(a);
+    return NULL;
+  }
+  return ext;
+}
+
+static int sk_common(napi_env env, napi_callback_info info, const char *usage, skaead **a, unsigned char **aad, size_t *aadlen,
+                     unsigned char **iv, unsigned char **in, size_t *inlen, unsigned char **out, size_t *outlen) {
+  size_t argc = 5, ivlen;
+  napi_value argv[5];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc < 5) {
+    type_error(env, usage);
+    return 0;
+  }
+  if ((*a = get_skaead(env, argv[0])) == NULL) return 0;
+  if (!u8(env, argv[1], "aad: expected a Uint8Array", aad, aadlen) || !u8(env, argv[2], "iv: expected a Uint8Array", iv, &ivlen) ||
+      !u8(env, argv[3], "data: expected a Uint8Array", in, inlen) || !u8(env, argv[4], "out: expected a Uint8Array", out, outlen))
+    return 0;
+  if (ivlen != 8) {
+    range_error(env, "iv: expected 8 octets");
+    return 0;
+  }
+  if (*aadlen > INT32_MAX || *inlen > INT32_MAX - 64) {
+    range_error(env, "aad/data: too long");
+    return 0;
+  }
+  return 1;
+}
+
+/* skAeadSeal(handle, aad, iv, plain, out): out.length = plain.length + icvLen; out may be plain's buffer only if identical. */
+static napi_value n_skaead_seal(napi_env env, napi_callback_info info) {
+  skaead *a;
+  unsigned char *aad, *iv, *plain, *out, nonce[12];
+  size_t aadlen, plen, olen;
+  int n, m;
+  if (!sk_common(env, info, "skAeadSeal(handle, aad, iv, plain, out)", &a, &aad, &aadlen, &iv, &plain, &plen, &out, &olen)) return NULL;
+  if (olen != plen + (size_t)a->icv) return range_error(env, "out: length must be plain.length + icvLen");
+  if (out != plain && plen > 0 && out < plain + plen && plain < out + olen) return range_error(env, "out: overlaps plain");
+  memcpy(nonce, a->salt, 4);
+  memcpy(nonce + 4, iv, 8);
+  if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 1) != 1 || EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) != 1 ||
+      EVP_CipherUpdate(a->ctx, out, &n, plain, (int)plen) != 1 || EVP_CipherFinal_ex(a->ctx, out + n, &m) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, a->icv, out + plen) != 1) {
+    OPENSSL_cleanse(nonce, sizeof nonce);
+    return crypto_error(env, "OpenSSL: AEAD encryption failed");
+  }
+  OPENSSL_cleanse(nonce, sizeof nonce);
+  return NULL;
+}
+
+/*
+ * skAeadOpen(handle, aad, iv, ctAndIcv, out): boolean. out.length = ctAndIcv.length - icvLen.
+ * False (out wiped) when the tag does not verify or ctAndIcv is shorter than the ICV: the caller
+ * turns both into one AuthTagError (RFC 7296 §2.21.2: no reason is given).
+ */
+static napi_value n_skaead_open(napi_env env, napi_callback_info info) {
+  skaead *a;
+  unsigned char *aad, *iv, *in, *out, nonce[12], tag[16];
+  size_t aadlen, inlen, olen, ct;
+  int n = 0, m, ok;
+  napi_value result;
+  if (!sk_common(env, info, "skAeadOpen(handle, aad, iv, ctAndIcv, out)", &a, &aad, &aadlen, &iv, &in, &inlen, &out, &olen)) return NULL;
+  if (inlen < (size_t)a->icv) {
+    CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  ct = inlen - (size_t)a->icv;
+  if (olen != ct) return range_error(env, "out: length must be ctAndIcv.length - icvLen");
+  if (out != in && ct > 0 && out < in + inlen && in < out + olen) return range_error(env, "out: overlaps ctAndIcv");
+  memcpy(nonce, a->salt, 4);
+  memcpy(nonce + 4, iv, 8);
+  memcpy(tag, in + ct, (size_t)a->icv);
+  ok = EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 0) == 1 && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, a->icv, tag) == 1 &&
+       EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) == 1 && EVP_CipherUpdate(a->ctx, out, &n, in, (int)ct) == 1 &&
+       EVP_CipherFinal_ex(a->ctx, out + n, &m) == 1; /* verifies the tag in constant time */
+  if (!ok) OPENSSL_cleanse(out, ct);
+  OPENSSL_cleanse(nonce, sizeof nonce);
+  CALL(env, napi_get_boolean(env, ok, &result));
+  return result;
+}
+
+/* skAeadFree(handle): idempotent; the handle is unusable afterwards. */
+static napi_value n_skaead_free(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype t;
+  skaead *a = NULL;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return type_error(env, "skAeadFree(handle)");
+  CALL(env, napi_typeof(env, argv[0], &t));
+  if (t != napi_external || napi_get_value_external(env, argv[0], (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC)
+    return type_error(env, "handle: expected a skAeadNew() handle");
+  skaead_release(a);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ X25519 */
+
+/*
+ * The EVP_PKEY path costs two scalar multiplications per derive: importing a
+ * raw private key computes its public key. OpenSSL's own X25519 function
+ * (ossl_x25519 / ossl_x25519_public_from_private, crypto/ec/curve25519.c,
+ * the same code EVP ends in) does one. It is not in the public headers, so
+ * it is looked up at load time (both Node 20's OpenSSL 3.0 and Node 22's 3.5
+ * export it) and the EVP path is the fallback when it is missing.
+ */
+typedef int (*x25519_fn)(uint8_t out[32], const uint8_t priv[32], const uint8_t peer[32]);
+typedef void (*x25519_pub_fn)(uint8_t out[32], const uint8_t priv[32]);
+static x25519_fn x25519_direct;
+static x25519_pub_fn x25519_pub_direct;
+
+/* X25519(priv, peer) through the public EVP_PKEY raw-key API (RFC 7748 §5). */
+static int x25519_evp(unsigned char out[32], const unsigned char priv[32], const unsigned char *peer) {
+  EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32), *p = NULL;
+  EVP_PKEY_CTX *c = NULL;
+  size_t len = 32;
+  int ok = 0;
+  if (k == NULL) return -1;
+  if (peer == NULL) { /* public key = X25519(k, 9) */
+    ok = EVP_PKEY_get_raw_public_key(k, out, &len) == 1 && len == 32 ? 1 : -1;
+  } else {
+    p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
+    c = p != NULL ? EVP_PKEY_CTX_new(k, NULL) : NULL;
+    /* OpenSSL refuses an all-zero result itself (derive fails): that is ok = 0, not an error. */
+    ok = c != NULL && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, p) == 1 ? 0 : -1;
+    if (ok == 0 && EVP_PKEY_derive(c, out, &len) == 1 && len == 32) ok = 1;
+  }
+  EVP_PKEY_CTX_free(c);
+  EVP_PKEY_free(p);
+  EVP_PKEY_free(k); /* cleanses the private key copy */
+  return ok;
+}
+
+/* 1: done, 0: all-zero result (refused), -1: error. peer NULL: the public key. */
+static int x25519(unsigned char out[32], const unsigned char priv[32], const unsigned char *peer) {
+  if (peer == NULL && x25519_pub_direct != NULL) {
+    x25519_pub_direct(out, priv);
+    return 1;
+  }
+  if (peer != NULL && x25519_direct != NULL) return x25519_direct(out, priv, peer) == 1 ? 1 : 0;
+  return x25519_evp(out, priv, peer);
+}
+
+static napi_value n_x25519_public(napi_env env, napi_callback_info info) {
+  size_t argc = 2, plen, olen;
+  napi_value argv[2];
+  unsigned char *priv, *out;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2) return type_error(env, "x25519Public(priv, out)");
+  if (!u8(env, argv[0], "priv: expected a Uint8Array", &priv, &plen) || !u8(env, argv[1], "out: expected a Uint8Array", &out, &olen)) return NULL;
+  if (plen != 32 || olen != 32) return range_error(env, "priv, out: 32 octets each");
+  if (x25519(out, priv, NULL) != 1) return crypto_error(env, "OpenSSL: X25519 public key failed");
+  return NULL;
+}
+
+static napi_value n_x25519_derive(napi_env env, napi_callback_info info) {
+  size_t argc = 3, plen, qlen, olen, i;
+  napi_value argv[3], result;
+  unsigned char *priv, *peer, *out, acc = 0;
+  int r;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) return type_error(env, "x25519Derive(priv, peer, out)");
+  if (!u8(env, argv[0], "priv: expected a Uint8Array", &priv, &plen) || !u8(env, argv[1], "peer: expected a Uint8Array", &peer, &qlen) ||
+      !u8(env, argv[2], "out: expected a Uint8Array", &out, &olen))
+    return NULL;
+  if (plen != 32 || qlen != 32 || olen != 32) return range_error(env, "priv, peer, out: 32 octets each");
+  r = x25519(out, priv, peer);
+  if (r < 0) return crypto_error(env, "OpenSSL: X25519 failed");
+  /* RFC 7748 §6.1 / RFC 8031 §2.3: reject the all-zero shared secret (low-order peer point). */
+  for (i = 0; r == 1 && i < 32; i++) acc |= out[i];
+  if (r != 1 || acc == 0) OPENSSL_cleanse(out, 32);
+  CALL(env, napi_get_boolean(env, r == 1 && acc != 0, &result));
+  return result;
+}
+
+/* ------------------------------------------------------------------ registration */
+
+napi_status pqcrypto_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"hmac", NULL, n_hmac, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"prfPlus", NULL, n_prf_plus, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"hash", NULL, n_hash, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"skAeadNew", NULL, n_skaead_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"skAeadSeal", NULL, n_skaead_seal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"skAeadOpen", NULL, n_skaead_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"skAeadFree", NULL, n_skaead_free, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"x25519Public", NULL, n_x25519_public, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"x25519Derive", NULL, n_x25519_derive, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  static const char *names[4] = {"SHA3-256", "SHA3-512", "SHAKE128", "SHAKE256"};
+  env_state *s = calloc(1, sizeof *s);
+  napi_status st;
+  int i;
+  napi_value flag;
+  if (s == NULL) return napi_generic_failure;
+  if (getenv("PQGATE_X25519_EVP") == NULL) { /* set: force the public EVP path (tests compare both) */
+    x25519_direct = (x25519_fn)dlsym(RTLD_DEFAULT, "ossl_x25519");
+    x25519_pub_direct = (x25519_pub_fn)dlsym(RTLD_DEFAULT, "ossl_x25519_public_from_private");
+    if (x25519_direct == NULL || x25519_pub_direct == NULL) x25519_direct = NULL, x25519_pub_direct = NULL;
+  }
+  for (i = 0; i < 4; i++) s->md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+  s->ctx = EVP_MD_CTX_new();
+  if (s->ctx == NULL || (st = napi_set_instance_data(env, s, env_state_free, NULL)) != napi_ok) {
+    env_state_free(env, s, NULL);
+    return napi_generic_failure;
+  }
+  st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (st != napi_ok) return st;
+  /* Which X25519 path is in use: "direct" or "evp" (reported by the benchmarks and tests). */
+  st = napi_create_string_utf8(env, x25519_direct != NULL ? "direct" : "evp", NAPI_AUTO_LENGTH, &flag);
+  if (st != napi_ok) return st;
+  return napi_set_named_property(env, exports, "x25519Impl", flag);
+}
