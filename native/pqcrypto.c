@@ -282,6 +282,9 @@ static napi_value n_prf_plus(napi_env env, napi_callback_info info) {
 typedef struct {
   EVP_MD *md[4]; /* SHA3-256, SHA3-512, SHAKE128, SHAKE256; fetched once */
   EVP_MD_CTX *ctx;
+  /* AES-128/192/256-GCM, ChaCha20-Poly1305: fetched once (EVP_aes_256_gcm() & co. are
+     looked up by name again on every EVP_CipherInit_ex in OpenSSL 3). */
+  EVP_CIPHER *cipher[4];
 } env_state;
 
 static void env_state_free(napi_env env, void *data, void *hint) {
@@ -290,6 +293,7 @@ static void env_state_free(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   for (i = 0; i < 4; i++) EVP_MD_free(s->md[i]);
+  for (i = 0; i < 4; i++) EVP_CIPHER_free(s->cipher[i]);
   EVP_MD_CTX_free(s->ctx);
   free(s);
 }
@@ -398,7 +402,12 @@ static napi_value n_skaead_new(napi_env env, napi_callback_info info) {
   if (slen != 4) return range_error(env, "salt: expected 4 octets");
   /* RFC 5282 §3 (via RFC 4106): ICV 8, 12 or 16; RFC 7634 §2: 16. */
   if (alg == 3 ? icv != 16 : icv != 8 && icv != 12 && icv != 16) return range_error(env, "icvLen: 8, 12 or 16 (16 for ChaCha20-Poly1305)");
-  cipher = alg == 0 ? EVP_aes_128_gcm() : alg == 1 ? EVP_aes_192_gcm() : alg == 2 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+  {
+    env_state *s = get_state(env);
+    if (s == NULL) return NULL;
+    cipher = s->cipher[alg];
+  }
+  if (cipher == NULL) cipher = alg == 0 ? EVP_aes_128_gcm() : alg == 1 ? EVP_aes_192_gcm() : alg == 2 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
   a = calloc(1, sizeof *a);
   if (a == NULL) return crypto_error(env, "out of memory");
   a->magic = SKAEAD_MAGIC;
@@ -604,6 +613,7 @@ napi_status pqcrypto_init(napi_env env, napi_value exports) {
       {"x25519Derive", NULL, n_x25519_derive, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   static const char *names[4] = {"SHA3-256", "SHA3-512", "SHAKE128", "SHAKE256"};
+  static const char *ciphers[4] = {"AES-128-GCM", "AES-192-GCM", "AES-256-GCM", "ChaCha20-Poly1305"};
   env_state *s = calloc(1, sizeof *s);
   napi_status st;
   int i;
@@ -615,6 +625,7 @@ napi_status pqcrypto_init(napi_env env, napi_value exports) {
     if (x25519_direct == NULL || x25519_pub_direct == NULL) x25519_direct = NULL, x25519_pub_direct = NULL;
   }
   for (i = 0; i < 4; i++) s->md[i] = EVP_MD_fetch(NULL, names[i], NULL);
+  for (i = 0; i < 4; i++) s->cipher[i] = EVP_CIPHER_fetch(NULL, ciphers[i], NULL);
   s->ctx = EVP_MD_CTX_new();
   if (s->ctx == NULL || (st = napi_set_instance_data(env, s, env_state_free, NULL)) != napi_ok) {
     env_state_free(env, s, NULL);

@@ -1,9 +1,9 @@
 /** Small helpers to build and look up payloads in decoded messages. */
-import { createHash } from 'node:crypto';
 import type { DecodedMessage, NotifyPayload, Payload, KePayload, NoncePayload, SaPayload, IdPayload, AuthPayload, TsPayload } from './codec/types.js';
 import { PayloadType, Notify, isErrorNotify, NotifyName } from './constants.js';
 import { ipToBytes } from '../util/ip.js';
 import { u16be, concat } from '../util/bytes.js';
+import { sha1 } from '../crypto/hash.js';
 
 export function notify(notifyType: number, data: Uint8Array = new Uint8Array(0), protocol = 0, spi: Uint8Array = new Uint8Array(0)): NotifyPayload {
   return { type: PayloadType.NOTIFY, protocol, spi, notifyType, data };
@@ -65,7 +65,7 @@ export class ProtocolError extends Error {
 
 /** RFC 7296 §2.23: NAT-D hash = SHA-1(SPIi | SPIr | IP | port). */
 export function natdHash(spiI: Uint8Array, spiR: Uint8Array, address: string, port: number): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(concat(spiI, spiR, ipToBytes(address), u16be(port))).digest());
+  return sha1(spiI, spiR, ipToBytes(address), u16be(port));
 }
 
 /** IDType | RESERVED(3) | data: the body AUTH's MACedIDFor{I,R} covers (RFC 7296 §2.15). */
