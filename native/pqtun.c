@@ -957,6 +957,8 @@ static napi_value aead_free(napi_env env, napi_callback_info info) {
 
 /* native/pqcrypto.c: the IKE crypto fast path (HMAC, prf+, hashes, SK AEAD, X25519) on the same exports. */
 napi_status pqcrypto_init(napi_env env, napi_value exports);
+/* native/mlkem.c: ML-KEM's NTT and base multiplication for crypto/mlkem/poly.ts. */
+napi_status mlkem_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -983,6 +985,7 @@ static napi_value init(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_get_boolean(env, true, &cap));
   NAPI_CALL(env, napi_set_named_property(env, exports, "vnetHdr", cap));
   NAPI_CALL(env, pqcrypto_init(env, exports));
+  NAPI_CALL(env, mlkem_init(env, exports));
   return exports;
 }
 

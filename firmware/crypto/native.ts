@@ -56,6 +56,11 @@ export interface PqCryptoAddon {
   x25519Derive(priv: Uint8Array, peer: Uint8Array, out: Uint8Array): boolean;
   /** "direct" (OpenSSL's X25519 function, one scalar multiplication) or "evp" (public EVP_PKEY API). */
   readonly x25519Impl?: string;
+  /** ML-KEM arithmetic (native/mlkem.c), same results as crypto/mlkem/poly.ts; tables first. */
+  mlkemTables?(zb: Int32Array, zbShoup: Int32Array, zetas: Int32Array, gammas: Int32Array, invnttF: number, invnttZf: number): void;
+  mlkemNtt?(f: Int16Array): void;
+  mlkemInvNtt?(f: Int16Array): void;
+  mlkemBasemulAcc?(r: Int16Array, a: Int16Array, aOff: number, b: Int16Array, k: number): void;
 }
 
 let cached: PqCryptoAddon | null | undefined;

@@ -25,6 +25,7 @@ import { findNativeAddon, loadNativeAddon } from '../../firmware/util/native-add
 import { createKeyExchange, createPrf, createSkCipher, encrInfo, prfPlus } from '../../firmware/crypto/registry.js';
 import { sha1, sha256 } from '../../firmware/crypto/hash.js';
 import { mlkem768 } from '../../firmware/crypto/mlkem/index.js';
+import { basemulAcc, basemulAccJs, invNtt, invNttJs, ntt, nttJs } from '../../firmware/crypto/mlkem/poly.js';
 import { Encr, KeMethod, PrfId } from '../../firmware/ikev2/constants.js';
 import { AuthTagError, KeyExchangeError } from '../../firmware/util/errors.js';
 import { h, loadVectors, ScriptedRng, toHex } from './helpers.js';
@@ -186,6 +187,60 @@ describe.skipIf(!built)('native HMAC / prf+ / hashes against node:crypto and @no
       }),
       { numRuns: 8 },
     );
+  });
+});
+
+describe.skipIf(!built)('native ML-KEM arithmetic (native/mlkem.c) equals poly.ts coefficient for coefficient', () => {
+  const Q = 3329;
+  const poly = (max: number) => fc.array(fc.integer({ min: -max, max }), { minLength: 256, maxLength: 256 }).map((a) => Int16Array.from(a));
+
+  it('ntt, invNtt on random inputs in their documented input range |f| < q, and the extremes', () => {
+    setNativeCrypto(true);
+    const check = (f: Int16Array) => {
+      const a = f.slice(), b = f.slice();
+      nttJs(a);
+      ntt(b);
+      expect(b).toEqual(a);
+      const c = f.slice(), d = f.slice();
+      invNttJs(c);
+      invNtt(d);
+      expect(d).toEqual(c);
+    };
+    fc.assert(fc.property(poly(Q - 1), check), { numRuns: 300 });
+    check(new Int16Array(256).fill(Q - 1));
+    check(new Int16Array(256).fill(-(Q - 1)));
+  });
+
+  it('basemulAcc for k = 1..4 with an offset into a, in its input ranges (|a| < q, |b| <= (q-1)/2)', () => {
+    setNativeCrypto(true);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.array(fc.integer({ min: -(Q - 1), max: Q - 1 }), { minLength: 2048, maxLength: 2048 }), fc.array(fc.integer({ min: -(Q - 1) / 2, max: (Q - 1) / 2 }), { minLength: 1024, maxLength: 1024 }), (k, row, av, bv) => {
+        const a = Int16Array.from(av);
+        const b = Int16Array.from(bv);
+        const off = Math.min(row * 256 * k, a.length - 256 * k);
+        const r1 = new Int16Array(256), r2 = new Int16Array(256);
+        basemulAccJs(r1, a, off, b, k);
+        basemulAcc(r2, a, off, b, k);
+        expect(r2).toEqual(r1);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('rejects malformed arguments', () => {
+    const l = lib();
+    const call = (f: unknown, ...args: unknown[]) => () => (f as (...a: unknown[]) => unknown)(...args);
+    expectArgError(call(l.mlkemNtt, new Int16Array(255)), RangeError);
+    expectArgError(call(l.mlkemNtt, new Uint16Array(256)));
+    expectArgError(call(l.mlkemInvNtt, new Int32Array(256)));
+    expectArgError(call(l.mlkemInvNtt));
+    const r = new Int16Array(256);
+    expectArgError(call(l.mlkemBasemulAcc, r, new Int16Array(768), 1, new Int16Array(768), 3), RangeError);
+    expectArgError(call(l.mlkemBasemulAcc, r, new Int16Array(768), 0, new Int16Array(512), 3), RangeError);
+    expectArgError(call(l.mlkemBasemulAcc, r, new Int16Array(1280), 0, new Int16Array(1280), 5), RangeError);
+    expectArgError(call(l.mlkemBasemulAcc, r, new Int16Array(768), -1, new Int16Array(768), 2), RangeError);
+    expectArgError(call(l.mlkemBasemulAcc, r, [1, 2], 0, new Int16Array(768), 1));
+    expectArgError(call(l.mlkemTables, new Int32Array(127), new Int32Array(128), new Int32Array(128), new Int32Array(128), 1, 1), RangeError);
   });
 });
 
