@@ -65,12 +65,13 @@ export interface PqCryptoAddon {
 
 let cached: PqCryptoAddon | null | undefined;
 let forced: boolean | undefined;
+/** Read once: process.env is a slow getter, and this is asked on every crypto call. */
+const ENV_OFF = process.env.PQGATE_CRYPTO_NATIVE === '0';
 
 /** The addon's crypto functions, or undefined (not built, too old, or PQGATE_CRYPTO_NATIVE=0). */
 export function nativeCrypto(): PqCryptoAddon | undefined {
-  if (forced === false) return undefined;
+  if (forced === false || (ENV_OFF && forced !== true)) return undefined;
   if (cached === undefined) {
-    if (process.env.PQGATE_CRYPTO_NATIVE === '0' && forced !== true) return undefined;
     try {
       const lib = loadNativeAddon() as Partial<PqCryptoAddon>;
       cached = typeof lib.prfPlus === 'function' && typeof lib.skAeadNew === 'function' && typeof lib.x25519Derive === 'function' ? (lib as PqCryptoAddon) : null;
@@ -87,5 +88,4 @@ export function nativeCrypto(): PqCryptoAddon | undefined {
  */
 export function setNativeCrypto(on: boolean | undefined): void {
   forced = on;
-  if (on === true && process.env.PQGATE_CRYPTO_NATIVE === '0') cached = undefined;
 }

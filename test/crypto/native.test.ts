@@ -62,9 +62,12 @@ describe.skipIf(!built)('native crypto: loading', () => {
     expect(typeof l.hmac).toBe('function');
     expect(['direct', 'evp']).toContain(l.x25519Impl);
   });
-  it('setNativeCrypto(false) selects node:crypto', () => {
+  it('setNativeCrypto(false) selects node:crypto; by default PQGATE_CRYPTO_NATIVE=0 does, even after a forced use', () => {
     setNativeCrypto(false);
     expect(nativeCrypto()).toBeUndefined();
+    lib();
+    setNativeCrypto(undefined);
+    expect(nativeCrypto() === undefined).toBe(process.env.PQGATE_CRYPTO_NATIVE === '0');
   });
 });
 
