@@ -10,6 +10,7 @@
  *   skAeadSeal(handle, aad, iv, plain, out)        out = C | tag  (RFC 5282 §3, RFC 7634 §2)
  *   skAeadOpen(handle, aad, iv, ctAndIcv, out) -> boolean
  *   skAeadFree(handle)                             cleanse + free now (the GC finalizer does it otherwise)
+ *   skCbcNew/Seal/Open/Free                        the same for AES-CBC + HMAC-SHA2 (RFC 7296 §3.14, RFC 3602, RFC 4868)
  *   x25519Public(priv, out)                        RFC 7748 §5: X25519(k, 9)
  *   x25519Derive(priv, peer, out) -> boolean       false for an all-zero result (RFC 7748 §6.1)
  *
@@ -35,76 +36,13 @@
  * the reference (test/crypto/native.test.ts).
  */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
-#define NAPI_VERSION 8
-#define OPENSSL_SUPPRESS_DEPRECATED /* SHA*_Init & co., see above */
-#include <node_api.h>
+#include "pqcrypto.h"
 
 #include <dlfcn.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
-#define CALL(env, call)                  \
-  do {                                   \
-    if ((call) != napi_ok) return NULL;  \
-  } while (0)
-
-static napi_value type_error(napi_env env, const char *msg) {
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return NULL;
-}
-
-static napi_value range_error(napi_env env, const char *msg) {
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-  return NULL;
-}
-
-static napi_value crypto_error(napi_env env, const char *msg) {
-  napi_throw_error(env, "ERR_NATIVE_CRYPTO", msg);
-  return NULL;
-}
-
-/* A Uint8Array argument (any other typed array or value is a TypeError). */
-static int u8(napi_env env, napi_value v, const char *err, unsigned char **data, size_t *len) {
-  bool is;
-  napi_typedarray_type t;
-  if (napi_is_typedarray(env, v, &is) != napi_ok) return 0;
-  if (is && napi_get_typedarray_info(env, v, &t, len, (void **)data, NULL, NULL) == napi_ok && t == napi_uint8_array) {
-    if (*data == NULL) *data = (unsigned char *)""; /* zero-length views may have no backing store */
-    return 1;
-  }
-  type_error(env, err);
-  return 0;
-}
-
-static int small_int(napi_env env, napi_value v, int32_t max, const char *err, int32_t *out) {
-  if (napi_get_value_int32(env, v, out) != napi_ok || *out < 0 || *out > max) {
-    type_error(env, err);
-    return 0;
-  }
-  return 1;
-}
 
 /* ------------------------------------------------------------------ SHA-1/2 and HMAC */
 
-#define ALG_SHA1 0
-#define ALG_SHA256 1
-#define ALG_SHA384 2
-#define ALG_SHA512 3
-#define MAX_MD 64
-#define MAX_BLOCK 128
-
-typedef union {
-  SHA_CTX s1;
-  SHA256_CTX s256;
-  SHA512_CTX s512;
-} sha_ctx;
-
-static const size_t md_size[4] = {20, 32, 48, 64};
+const size_t pq_md_size[4] = {20, 32, 48, 64};
 static const size_t md_block[4] = {64, 64, 128, 128};
 
 static void sha_init(int alg, sha_ctx *c) {
@@ -134,13 +72,8 @@ static void sha_final(int alg, sha_ctx *c, unsigned char *out) {
   }
 }
 
-/* HMAC keyed state (RFC 2104 §2): H(K0 ^ ipad) and H(K0 ^ opad) after one block each. */
-typedef struct {
-  int alg;
-  sha_ctx in, out;
-} hmac_key;
 
-static void hmac_setkey(hmac_key *h, int alg, const unsigned char *key, size_t klen) {
+void hmac_setkey(hmac_key *h, int alg, const unsigned char *key, size_t klen) {
   unsigned char k0[MAX_BLOCK], pad[MAX_BLOCK];
   size_t b = md_block[alg], i;
   memset(k0, 0, sizeof k0);
@@ -164,13 +97,9 @@ static void hmac_setkey(hmac_key *h, int alg, const unsigned char *key, size_t k
   OPENSSL_cleanse(pad, sizeof pad);
 }
 
-typedef struct {
-  const unsigned char *p;
-  size_t n;
-} part;
 
 /* mac = H(K0^opad | H(K0^ipad | parts)), full length into mac[MAX_MD]. */
-static void hmac_run(const hmac_key *h, const part *parts, int nparts, unsigned char *mac) {
+void hmac_run(const hmac_key *h, const part *parts, int nparts, unsigned char *mac) {
   sha_ctx c;
   unsigned char inner[MAX_MD];
   int i;
@@ -178,7 +107,7 @@ static void hmac_run(const hmac_key *h, const part *parts, int nparts, unsigned 
   for (i = 0; i < nparts; i++) sha_update(h->alg, &c, parts[i].p, parts[i].n);
   sha_final(h->alg, &c, inner);
   c = h->out;
-  sha_update(h->alg, &c, inner, md_size[h->alg]);
+  sha_update(h->alg, &c, inner, pq_md_size[h->alg]);
   sha_final(h->alg, &c, mac);
   OPENSSL_cleanse(&c, sizeof c);
   OPENSSL_cleanse(inner, sizeof inner);
@@ -223,7 +152,7 @@ static napi_value n_hmac(napi_env env, napi_callback_info info) {
   if (!small_int(env, argv[0], ALG_SHA512, "alg: expected 0..3 (SHA-1, SHA-256, SHA-384, SHA-512)", &alg)) return NULL;
   if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
   if (!u8(env, argv[2], "out: expected a Uint8Array", &out, &olen)) return NULL;
-  if (olen == 0 || olen > md_size[alg]) return range_error(env, "out: length must be 1..MAC length");
+  if (olen == 0 || olen > pq_md_size[alg]) return range_error(env, "out: length must be 1..MAC length");
   if (!get_parts(env, argv, argc, 3, parts, &n)) return NULL;
   hmac_setkey(&h, alg, key, klen);
   hmac_run(&h, parts, n, mac);
@@ -252,7 +181,7 @@ static napi_value n_prf_plus(napi_env env, napi_callback_info info) {
   if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
   if (!u8(env, argv[2], "seed: expected a Uint8Array", &seed, &slen)) return NULL;
   if (!u8(env, argv[3], "out: expected a Uint8Array", &out, &olen)) return NULL;
-  hl = md_size[alg];
+  hl = pq_md_size[alg];
   if (olen > 255 * hl) return range_error(env, "out: prf+ is not defined beyond 255 PRF blocks (RFC 7296 §2.13)");
   if (olen > 0 && ((out < key + klen && key < out + olen) || (out < seed + slen && seed < out + olen)))
     return range_error(env, "out: overlaps key or seed");
@@ -304,6 +233,12 @@ static env_state *get_state(napi_env env) {
   return s;
 }
 
+const EVP_CIPHER *pq_aead_cipher(napi_env env, int alg) {
+  env_state *s = NULL;
+  if (alg < 0 || alg > 3 || napi_get_instance_data(env, (void **)&s) != napi_ok || s == NULL) return NULL;
+  return s->cipher[alg];
+}
+
 /* hash(alg, out, p0, ...p4): fixed-length digests need out.length = digest size; SHAKE any length >= 1. */
 static napi_value n_hash(napi_env env, napi_callback_info info) {
   size_t argc = 2 + MAX_PARTS + 1, olen;
@@ -319,7 +254,7 @@ static napi_value n_hash(napi_env env, napi_callback_info info) {
   if (!get_parts(env, argv, argc, 2, parts, &n)) return NULL;
   if (alg <= ALG_SHA512) {
     sha_ctx c;
-    if (olen != md_size[alg]) return range_error(env, "out: length must be the digest size");
+    if (olen != pq_md_size[alg]) return range_error(env, "out: length must be the digest size");
     sha_init(alg, &c);
     for (i = 0; i < n; i++) sha_update(alg, &c, parts[i].p, parts[i].n);
     sha_final(alg, &c, out);
@@ -340,183 +275,6 @@ static napi_value n_hash(napi_env env, napi_callback_info info) {
     if (!ok) return crypto_error(env, "OpenSSL: digest failed");
     return NULL;
   }
-}
-
-/* ------------------------------------------------------------------ SK AEAD */
-
-#define SKAEAD_MAGIC 0x70717361u /* "pqsa" */
-
-typedef struct {
-  uint32_t magic;
-  EVP_CIPHER_CTX *ctx; /* NULL once freed */
-  unsigned char salt[4];
-  int icv;
-} skaead;
-
-static void skaead_release(skaead *a) {
-  if (a->ctx != NULL) EVP_CIPHER_CTX_free(a->ctx); /* cleanses the key schedule */
-  a->ctx = NULL;
-  OPENSSL_cleanse(a->salt, sizeof a->salt);
-}
-
-static void skaead_finalize(napi_env env, void *data, void *hint) {
-  skaead *a = (skaead *)data;
-  (void)env;
-  (void)hint;
-  skaead_release(a);
-  a->magic = 0;
-  free(a);
-}
-
-static skaead *get_skaead(napi_env env, napi_value v) {
-  napi_valuetype t;
-  skaead *a = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok) return NULL;
-  if (t != napi_external || napi_get_value_external(env, v, (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC) {
-    type_error(env, "handle: expected a skAeadNew() handle");
-    return NULL;
-  }
-  if (a->ctx == NULL) {
-    type_error(env, "handle: freed");
-    return NULL;
-  }
-  return a;
-}
-
-/* skAeadNew(alg, key, salt, icvLen): alg 0..2 = AES-GCM-128/192/256 (RFC 5282), 3 = ChaCha20-Poly1305 (RFC 7634). */
-static napi_value n_skaead_new(napi_env env, napi_callback_info info) {
-  size_t argc = 4, klen, slen;
-  napi_value argv[4], ext;
-  int32_t alg, icv;
-  unsigned char *key, *salt;
-  const EVP_CIPHER *cipher;
-  skaead *a;
-  static const size_t keylen[4] = {16, 24, 32, 32};
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) return type_error(env, "skAeadNew(alg, key, salt, icvLen)");
-  if (!small_int(env, argv[0], 3, "alg: expected 0..3", &alg)) return NULL;
-  if (!u8(env, argv[1], "key: expected a Uint8Array", &key, &klen)) return NULL;
-  if (!u8(env, argv[2], "salt: expected a Uint8Array", &salt, &slen)) return NULL;
-  if (!small_int(env, argv[3], 16, "icvLen: expected 8, 12 or 16", &icv)) return NULL;
-  if (klen != keylen[alg]) return range_error(env, "key: wrong length for alg");
-  if (slen != 4) return range_error(env, "salt: expected 4 octets");
-  /* RFC 5282 §3 (via RFC 4106): ICV 8, 12 or 16; RFC 7634 §2: 16. */
-  if (alg == 3 ? icv != 16 : icv != 8 && icv != 12 && icv != 16) return range_error(env, "icvLen: 8, 12 or 16 (16 for ChaCha20-Poly1305)");
-  {
-    env_state *s = get_state(env);
-    if (s == NULL) return NULL;
-    cipher = s->cipher[alg];
-  }
-  if (cipher == NULL) cipher = alg == 0 ? EVP_aes_128_gcm() : alg == 1 ? EVP_aes_192_gcm() : alg == 2 ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
-  a = calloc(1, sizeof *a);
-  if (a == NULL) return crypto_error(env, "out of memory");
-  a->magic = SKAEAD_MAGIC;
-  a->icv = icv;
-  memcpy(a->salt, salt, 4);
-  a->ctx = EVP_CIPHER_CTX_new();
-  /* 12-octet nonce (salt | IV) is the default for both ciphers; the direction is chosen per call. */
-  if (a->ctx == NULL || EVP_CipherInit_ex(a->ctx, cipher, NULL, key, NULL, 1) != 1) {
-    skaead_release(a);
-    free(a);
-    return crypto_error(env, "OpenSSL: cannot initialise the cipher");
-  }
-  if (napi_create_external(env, a, skaead_finalize, NULL, &ext) != napi_ok) {
-    skaead_release(a);
-    free(a);
-    return NULL;
-  }
-  return ext;
-}
-
-static int sk_common(napi_env env, napi_callback_info info, const char *usage, skaead **a, unsigned char **aad, size_t *aadlen,
-                     unsigned char **iv, unsigned char **in, size_t *inlen, unsigned char **out, size_t *outlen) {
-  size_t argc = 5, ivlen;
-  napi_value argv[5];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
-  if (argc < 5) {
-    type_error(env, usage);
-    return 0;
-  }
-  if ((*a = get_skaead(env, argv[0])) == NULL) return 0;
-  if (!u8(env, argv[1], "aad: expected a Uint8Array", aad, aadlen) || !u8(env, argv[2], "iv: expected a Uint8Array", iv, &ivlen) ||
-      !u8(env, argv[3], "data: expected a Uint8Array", in, inlen) || !u8(env, argv[4], "out: expected a Uint8Array", out, outlen))
-    return 0;
-  if (ivlen != 8) {
-    range_error(env, "iv: expected 8 octets");
-    return 0;
-  }
-  if (*aadlen > INT32_MAX || *inlen > INT32_MAX - 64) {
-    range_error(env, "aad/data: too long");
-    return 0;
-  }
-  return 1;
-}
-
-/* skAeadSeal(handle, aad, iv, plain, out): out.length = plain.length + icvLen; out may be plain's buffer only if identical. */
-static napi_value n_skaead_seal(napi_env env, napi_callback_info info) {
-  skaead *a;
-  unsigned char *aad, *iv, *plain, *out, nonce[12];
-  size_t aadlen, plen, olen;
-  int n, m;
-  if (!sk_common(env, info, "skAeadSeal(handle, aad, iv, plain, out)", &a, &aad, &aadlen, &iv, &plain, &plen, &out, &olen)) return NULL;
-  if (olen != plen + (size_t)a->icv) return range_error(env, "out: length must be plain.length + icvLen");
-  if (out != plain && plen > 0 && out < plain + plen && plain < out + olen) return range_error(env, "out: overlaps plain");
-  memcpy(nonce, a->salt, 4);
-  memcpy(nonce + 4, iv, 8);
-  if (EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 1) != 1 || EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) != 1 ||
-      EVP_CipherUpdate(a->ctx, out, &n, plain, (int)plen) != 1 || EVP_CipherFinal_ex(a->ctx, out + n, &m) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, a->icv, out + plen) != 1) {
-    OPENSSL_cleanse(nonce, sizeof nonce);
-    return crypto_error(env, "OpenSSL: AEAD encryption failed");
-  }
-  OPENSSL_cleanse(nonce, sizeof nonce);
-  return NULL;
-}
-
-/*
- * skAeadOpen(handle, aad, iv, ctAndIcv, out): boolean. out.length = ctAndIcv.length - icvLen.
- * False (out wiped) when the tag does not verify or ctAndIcv is shorter than the ICV: the caller
- * turns both into one AuthTagError (RFC 7296 §2.21.2: no reason is given).
- */
-static napi_value n_skaead_open(napi_env env, napi_callback_info info) {
-  skaead *a;
-  unsigned char *aad, *iv, *in, *out, nonce[12], tag[16];
-  size_t aadlen, inlen, olen, ct;
-  int n = 0, m, ok;
-  napi_value result;
-  if (!sk_common(env, info, "skAeadOpen(handle, aad, iv, ctAndIcv, out)", &a, &aad, &aadlen, &iv, &in, &inlen, &out, &olen)) return NULL;
-  if (inlen < (size_t)a->icv) {
-    CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
-  ct = inlen - (size_t)a->icv;
-  if (olen != ct) return range_error(env, "out: length must be ctAndIcv.length - icvLen");
-  if (out != in && ct > 0 && out < in + inlen && in < out + olen) return range_error(env, "out: overlaps ctAndIcv");
-  memcpy(nonce, a->salt, 4);
-  memcpy(nonce + 4, iv, 8);
-  memcpy(tag, in + ct, (size_t)a->icv);
-  ok = EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, nonce, 0) == 1 && EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, a->icv, tag) == 1 &&
-       EVP_CipherUpdate(a->ctx, NULL, &n, aad, (int)aadlen) == 1 && EVP_CipherUpdate(a->ctx, out, &n, in, (int)ct) == 1 &&
-       EVP_CipherFinal_ex(a->ctx, out + n, &m) == 1; /* verifies the tag in constant time */
-  if (!ok) OPENSSL_cleanse(out, ct);
-  OPENSSL_cleanse(nonce, sizeof nonce);
-  CALL(env, napi_get_boolean(env, ok, &result));
-  return result;
-}
-
-/* skAeadFree(handle): idempotent; the handle is unusable afterwards. */
-static napi_value n_skaead_free(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_valuetype t;
-  skaead *a = NULL;
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return type_error(env, "skAeadFree(handle)");
-  CALL(env, napi_typeof(env, argv[0], &t));
-  if (t != napi_external || napi_get_value_external(env, argv[0], (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC)
-    return type_error(env, "handle: expected a skAeadNew() handle");
-  skaead_release(a);
-  return NULL;
 }
 
 /* ------------------------------------------------------------------ X25519 */
@@ -605,10 +363,6 @@ napi_status pqcrypto_init(napi_env env, napi_value exports) {
       {"hmac", NULL, n_hmac, NULL, NULL, NULL, napi_enumerable, NULL},
       {"prfPlus", NULL, n_prf_plus, NULL, NULL, NULL, napi_enumerable, NULL},
       {"hash", NULL, n_hash, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"skAeadNew", NULL, n_skaead_new, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"skAeadSeal", NULL, n_skaead_seal, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"skAeadOpen", NULL, n_skaead_open, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"skAeadFree", NULL, n_skaead_free, NULL, NULL, NULL, napi_enumerable, NULL},
       {"x25519Public", NULL, n_x25519_public, NULL, NULL, NULL, napi_enumerable, NULL},
       {"x25519Derive", NULL, n_x25519_derive, NULL, NULL, NULL, napi_enumerable, NULL},
   };
@@ -632,6 +386,8 @@ napi_status pqcrypto_init(napi_env env, napi_value exports) {
     return napi_generic_failure;
   }
   st = napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  if (st != napi_ok) return st;
+  st = pqsk_init(env, exports);
   if (st != napi_ok) return st;
   /* Which X25519 path is in use: "direct" or "evp" (reported by the benchmarks and tests). */
   st = napi_create_string_utf8(env, x25519_direct != NULL ? "direct" : "evp", NAPI_AUTO_LENGTH, &flag);

@@ -36,6 +36,8 @@ export const NativeAead = {
 
 /** Opaque handle of one keyed AEAD context (an N-API external). */
 export type NativeAeadHandle = { readonly __nativeAead: unique symbol };
+/** Opaque handle of one keyed AES-CBC + HMAC context. */
+export type NativeCbcHandle = { readonly __nativeCbc: unique symbol };
 
 export interface PqCryptoAddon {
   /** HMAC(key, parts[0] | ... ) truncated to out.length (1..MAC length); 1-5 parts. */
@@ -51,6 +53,13 @@ export interface PqCryptoAddon {
   skAeadOpen(h: NativeAeadHandle, aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array, out: Uint8Array): boolean;
   /** Cleanse and free the context now (idempotent). */
   skAeadFree(h: NativeAeadHandle): void;
+  /** AES-CBC (key length 16/24/32) + HMAC-SHA2 (macAlg SHA256/384/512, RFC 4868 key and ICV sizes). */
+  skCbcNew?(encKey: Uint8Array, macAlg: number, macKey: Uint8Array, icvLen: number): NativeCbcHandle;
+  /** out = CBC(plain) | ICV, plain.length a multiple of 16, out.length = plain.length + icvLen. */
+  skCbcSeal?(h: NativeCbcHandle, aad: Uint8Array, iv: Uint8Array, plain: Uint8Array, out: Uint8Array): void;
+  /** ICV verified (constant time) before decryption; false for a bad ICV or length (out untouched). */
+  skCbcOpen?(h: NativeCbcHandle, aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array, out: Uint8Array): boolean;
+  skCbcFree?(h: NativeCbcHandle): void;
   x25519Public(priv: Uint8Array, out: Uint8Array): void;
   /** false (out zeroed) for an all-zero shared secret. */
   x25519Derive(priv: Uint8Array, peer: Uint8Array, out: Uint8Array): boolean;

@@ -14,11 +14,11 @@
  *    (§3.14 "the Integrity Checksum Data ... computed over the entire
  *    message"); the codec passes that prefix as `aad`.
  *
- * AEAD runs on one keyed OpenSSL context per direction in the native addon
- * when it is loaded (NativeAeadCipher, crypto/native.ts): keyed once when the
- * IKE SA's keys are derived, cleansed and freed by destroy() (or by the GC
- * finalizer of a forgotten handle). AeadCipher (node:crypto) is the fallback
- * and the reference.
+ * Both run on one keyed OpenSSL context per direction in the native addon
+ * when it is loaded (NativeAeadCipher, NativeCbcHmacCipher; native/sk.c):
+ * keyed once when the IKE SA's keys are derived, cleansed and freed by
+ * destroy() (or by the GC finalizer of a forgotten handle). AeadCipher and
+ * CbcHmacCipher (node:crypto) are the fallback and the reference.
  *
  * open() never says *why* it failed: every length, tag and ICV problem is
  * one AuthTagError (silent drop, RFC 7296 §2.21.2), and the ICV comparison is
@@ -29,7 +29,7 @@ import { AuthTagError } from '../util/errors.js';
 import { Encr } from '../ikev2/constants.js';
 import type { EncrInfo, IntegInfo, SkCipher } from './types.js';
 import { INTEG_HASH } from './algorithms.js';
-import { NativeAead, nativeCrypto, type NativeAeadHandle, type PqCryptoAddon } from './native.js';
+import { NativeAead, NativeHash, nativeCrypto, type NativeAeadHandle, type NativeCbcHandle, type PqCryptoAddon } from './native.js';
 
 type AeadAlg = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 
@@ -257,6 +257,55 @@ class CbcHmacCipher implements SkCipher {
   }
 }
 
+const CBC_MAC_ALG: Record<string, number> = { sha256: NativeHash.SHA256, sha384: NativeHash.SHA384, sha512: NativeHash.SHA512 };
+
+/** AES-CBC + HMAC on the addon: the AES key schedule and the HMAC ipad/opad states are kept per direction. */
+class NativeCbcHmacCipher implements SkCipher {
+  readonly ivSize = 16;
+  readonly icvSize: number;
+  readonly blockSize = 16;
+  readonly aead = false;
+  private handle: NativeCbcHandle | null;
+  private readonly lib: Required<Pick<PqCryptoAddon, 'skCbcNew' | 'skCbcSeal' | 'skCbcOpen' | 'skCbcFree'>>;
+
+  constructor(encKey: Uint8Array, integ: IntegInfo, integKey: Uint8Array, lib: PqCryptoAddon) {
+    this.icvSize = integ.icvSize;
+    this.lib = lib as NativeCbcHmacCipher['lib'];
+    this.handle = this.lib.skCbcNew(encKey, CBC_MAC_ALG[INTEG_HASH[integ.id]!]!, integKey, integ.icvSize);
+  }
+
+  private live(): NativeCbcHandle {
+    if (!this.handle) throw new Error('SkCipher used after destroy()');
+    return this.handle;
+  }
+
+  seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+    checkBytes('aad', aad);
+    checkBytes('iv', iv, 16);
+    checkBytes('plain', plain);
+    if (plain.length % 16 !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+    const out = new Uint8Array(plain.length + this.icvSize);
+    this.lib.skCbcSeal(this.live(), aad, iv, plain, out);
+    return out;
+  }
+
+  open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
+    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+      throw new TypeError('open: expected Uint8Array arguments');
+    }
+    const ctLen = ctAndIcv.length - this.icvSize;
+    if (iv.length !== 16 || ctLen < 0 || ctLen % 16 !== 0) throw new AuthTagError();
+    const out = new Uint8Array(ctLen);
+    if (!this.lib.skCbcOpen(this.live(), aad, iv, ctAndIcv, out)) throw new AuthTagError();
+    return out;
+  }
+
+  destroy(): void {
+    if (this.handle) this.lib.skCbcFree(this.handle);
+    this.handle = null;
+  }
+}
+
 /**
  * Build one direction's SK/ESP transform. For AEAD `encKey` is key | salt
  * (keySize + saltSize octets) and `integ` must be absent; for AES-CBC both
@@ -273,5 +322,7 @@ export function createSkCipher(encr: EncrInfo, encKey: Uint8Array, integ?: Integ
   if (!integ || !integKey) throw new TypeError(`${encr.name} needs an INTEG transform and key`);
   if (!INTEG_HASH[integ.id]) throw new TypeError(`unknown INTEG ${integ.id}`);
   checkBytes('integKey', integKey, integ.keySize);
+  const lib = nativeCrypto();
+  if (lib && typeof lib.skCbcNew === 'function') return new NativeCbcHmacCipher(encKey, integ, integKey, lib);
   return new CbcHmacCipher(encr, encKey, integ, integKey);
 }

@@ -17,16 +17,16 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha1 as nSha1 } from '@noble/hashes/legacy.js';
 import { sha256 as nSha256, sha384 as nSha384, sha512 as nSha512 } from '@noble/hashes/sha2.js';
 import { sha3_256, sha3_512, shake128, shake256 } from '@noble/hashes/sha3.js';
-import { gcm } from '@noble/ciphers/aes.js';
+import { cbc, gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { NativeAead, NativeHash, nativeCrypto, setNativeCrypto, type NativeAeadHandle, type PqCryptoAddon } from '../../firmware/crypto/native.js';
 import { findNativeAddon, loadNativeAddon } from '../../firmware/util/native-addon.js';
-import { createKeyExchange, createPrf, createSkCipher, encrInfo, prfPlus } from '../../firmware/crypto/registry.js';
+import { createKeyExchange, createPrf, createSkCipher, encrInfo, integInfo, prfPlus } from '../../firmware/crypto/registry.js';
 import { sha1, sha256 } from '../../firmware/crypto/hash.js';
 import { mlkem768 } from '../../firmware/crypto/mlkem/index.js';
 import { basemulAcc, basemulAccJs, invNtt, invNttJs, ntt, nttJs } from '../../firmware/crypto/mlkem/poly.js';
-import { Encr, KeMethod, PrfId } from '../../firmware/ikev2/constants.js';
+import { Encr, IntegId, KeMethod, PrfId } from '../../firmware/ikev2/constants.js';
 import { AuthTagError, KeyExchangeError } from '../../firmware/util/errors.js';
 import { h, loadVectors, ScriptedRng, toHex } from './helpers.js';
 import { readFileSync } from 'node:fs';
@@ -302,6 +302,43 @@ describe.skipIf(!built)('native SK AEAD', () => {
     );
   });
 
+  it('AES-CBC + HMAC-SHA2 (encrypt-then-MAC): native = node:crypto = @noble on random messages; tampering and bad lengths are one AuthTagError', () => {
+    const integs = [
+      { id: IntegId.HMAC_SHA2_256_128, noble: nSha256 },
+      { id: IntegId.HMAC_SHA2_384_192, noble: nSha384 },
+      { id: IntegId.HMAC_SHA2_512_256, noble: nSha512 },
+    ];
+    fc.assert(
+      fc.property(fc.constantFrom(128, 192, 256), fc.nat(2), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 0, max: 40 }), fc.nat(), (bits, ii, km, mk, iv, aad, blocks, flipAt) => {
+        const info = encrInfo(Encr.AES_CBC, bits);
+        const integ = integInfo(integs[ii]!.id);
+        const key = km.subarray(0, bits / 8);
+        const macKey = mk.subarray(0, integ.keySize);
+        const plain = new Uint8Array(blocks * 16).map((_, i) => (i * 7 + blocks) & 0xff);
+        setNativeCrypto(true);
+        const nat = createSkCipher(info, key, integ, macKey);
+        setNativeCrypto(false);
+        const js = createSkCipher(info, key, integ, macKey);
+        const sealed = nat.seal(aad, iv, plain);
+        expect(sealed).toEqual(js.seal(aad, iv, plain));
+        const ct = cbc(key, iv, { disablePadding: true }).encrypt(plain);
+        expect(sealed.subarray(0, ct.length)).toEqual(ct);
+        expect(sealed.subarray(ct.length)).toEqual(hmac(integs[ii]!.noble, macKey, new Uint8Array([...aad, ...iv, ...ct])).subarray(0, integ.icvSize));
+        expect(nat.open(aad, iv, sealed)).toEqual(plain);
+        expect(js.open(aad, iv, sealed)).toEqual(plain);
+        const bad = sealed.slice();
+        bad[flipAt % bad.length]! ^= 1;
+        expect(() => nat.open(aad, iv, bad)).toThrow(AuthTagError);
+        expect(() => nat.open(aad, iv, sealed.subarray(1))).toThrow(AuthTagError);
+        expect(() => nat.open(aad, iv.subarray(1), sealed)).toThrow(AuthTagError);
+        nat.destroy();
+        expect(() => nat.open(aad, iv, sealed)).toThrow(/after destroy/);
+        js.destroy();
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('destroy() frees the context: later use throws, a second destroy is harmless', () => {
     setNativeCrypto(true);
     const c = createSkCipher(encrInfo(Encr.AES_GCM_16, 256), new Uint8Array(36));
@@ -441,6 +478,30 @@ describe.skipIf(!built)('native entry points reject malformed arguments', () => 
     l.skAeadFree(hd);
     expectArgError(call(l.skAeadSeal, hd, u(0), u(8), u(10), u(26)));
     expectArgError(call(l.skAeadOpen, hd as NativeAeadHandle, u(0), u(8), u(26), u(10)));
+  });
+
+  it('skCbc*', () => {
+    const l = lib();
+    const n = l.skCbcNew!;
+    expectArgError(call(n, u(20), NativeHash.SHA256, u(32), 16), RangeError);
+    expectArgError(call(n, u(16), NativeHash.SHA1, u(20), 10), RangeError);
+    expectArgError(call(n, u(16), NativeHash.SHA256, u(31), 16), RangeError);
+    expectArgError(call(n, u(16), NativeHash.SHA384, u(48), 16), RangeError);
+    expectArgError(call(n, u(16), 9, u(32), 16));
+    expectArgError(call(n, 'k', NativeHash.SHA256, u(32), 16));
+    const hd = n(u(16), NativeHash.SHA256, u(32), 16);
+    expectArgError(call(l.skCbcSeal, hd, u(0), u(16), u(15), u(31)), RangeError);
+    expectArgError(call(l.skCbcSeal, hd, u(0), u(8), u(16), u(32)), RangeError);
+    expectArgError(call(l.skCbcSeal, hd, u(0), u(16), u(16), u(31)), RangeError);
+    expect(l.skCbcOpen!(hd, u(0), u(16), u(40), u(24))).toBe(false); // 40 - 16 is not a multiple of 16
+    expect(l.skCbcOpen!(hd, u(0), u(16), u(48), u(32))).toBe(false); // all-zero ICV does not verify
+    expectArgError(call(l.skCbcOpen, hd, u(0), u(16), u(48), u(31)), RangeError);
+    const aead = l.skAeadNew(NativeAead.AES_128_GCM, u(16), u(4), 16);
+    expectArgError(call(l.skCbcSeal, aead, u(0), u(16), u(16), u(32)));
+    expectArgError(call(l.skAeadSeal, hd, u(0), u(8), u(16), u(32)));
+    l.skCbcFree!(hd);
+    l.skCbcFree!(hd);
+    expectArgError(call(l.skCbcSeal, hd, u(0), u(16), u(16), u(32)));
   });
 
   it('x25519*', () => {
