@@ -6,11 +6,7 @@
  *   hmac(alg, key, out, p0, p1?, p2?, p3?, p4?)   HMAC (RFC 2104) of p0|p1|..., truncated to out.length
  *   prfPlus(alg, key, seed, out)                   prf+ (RFC 7296 §2.13) of HMAC, out.length octets
  *   hash(alg, out, p0, p1?, p2?, p3?, p4?)         SHA-1/2, SHA3-256/512, SHAKE128/256 of p0|p1|...
- *   skAeadNew(alg, key, salt, icvLen) -> handle    one keyed AEAD context per IKE SA direction
- *   skAeadSeal(handle, aad, iv, plain, out)        out = C | tag  (RFC 5282 §3, RFC 7634 §2)
- *   skAeadOpen(handle, aad, iv, ctAndIcv, out) -> boolean
- *   skAeadFree(handle)                             cleanse + free now (the GC finalizer does it otherwise)
- *   skCbcNew/Seal/Open/Free                        the same for AES-CBC + HMAC-SHA2 (RFC 7296 §3.14, RFC 3602, RFC 4868)
+ *   skAead*, skCbc*                                the SK payload contexts: native/sk.c
  *   x25519Public(priv, out)                        RFC 7748 §5: X25519(k, 9)
  *   x25519Derive(priv, peer, out) -> boolean       false for an all-zero result (RFC 7748 §6.1)
  *
@@ -27,8 +23,7 @@
  *    them per message, so prf+ keys once for all its blocks.
  *  - SHA3/SHAKE (ML-KEM's Keccak, FIPS 203 §4.1) go through EVP with the
  *    EVP_MD fetched once per environment and one reused EVP_MD_CTX.
- *  - The AEAD contexts keep the AES key schedule: a message only sets the
- *    nonce (salt | IV).
+ *  - X25519: see x25519() below.
  *
  * Arguments are checked here (types, lengths, handles): a bad call throws a
  * TypeError / RangeError with a `code`, never touches memory out of bounds.
