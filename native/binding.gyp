@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "pqtun",
-      "sources": ["pqtun.c"],
+      "sources": ["pqtun.c", "pqcrypto.c", "sk.c", "mlkem.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]
     }
   ]

@@ -17,6 +17,7 @@
  *   aeadSeal(handle, pkt, plainLen, seqHi)                        ESP AEAD encrypt in place (RFC 4106, RFC 7634)
  *   aeadOpen(handle, pkt, len, seqHi, out) -> boolean             ESP AEAD verify + decrypt into out
  *   aeadFree(handle)
+ *   hmac, prfPlus, hash, skAead*, x25519*                       IKE crypto fast path: native/pqcrypto.c
  *
  * The AEAD functions exist only because node:crypto builds a new cipher
  * object per packet (~4 µs, more than the encryption of 1400 bytes); here
@@ -954,6 +955,11 @@ static napi_value aead_free(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* native/pqcrypto.c: the IKE crypto fast path (HMAC, prf+, hashes, SK AEAD, X25519) on the same exports. */
+napi_status pqcrypto_init(napi_env env, napi_value exports);
+/* native/mlkem.c: ML-KEM's NTT and base multiplication for crypto/mlkem/poly.ts. */
+napi_status mlkem_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, tun_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -978,6 +984,8 @@ static napi_value init(napi_env env, napi_value exports) {
   /* Feature flag for callers that may meet an older build: open/readBatch/writeBatch take vnetHdr. */
   NAPI_CALL(env, napi_get_boolean(env, true, &cap));
   NAPI_CALL(env, napi_set_named_property(env, exports, "vnetHdr", cap));
+  NAPI_CALL(env, pqcrypto_init(env, exports));
+  NAPI_CALL(env, mlkem_init(env, exports));
   return exports;
 }
 

@@ -4,7 +4,7 @@
 #   1. npm ci          when node_modules is missing or older than package-lock.json
 #   2. peers           bash test/peers/setup.sh (host packages + cached peer roots)
 #   3. build           npm run build
-#   4. unit tests      npx vitest run --project unit
+#   4. unit tests      npx vitest run --project unit (+ test/crypto, sa, security with PQGATE_CRYPTO_NATIVE=0)
 #   5. interop tests   npx vitest run --project interop (real strongSwan/libreswan peers)
 #   6. browser tests   npx vitest run --project e2e (web admin in headless Chromium)
 #   7. images          npm run image (x86_64, arm64), then npx vitest run --project image (QEMU)
@@ -89,6 +89,8 @@ if [[ $DEPS_OK -eq 1 ]]; then
   # ---------------------------------------------------------------- 4./5. tests
   # Run both test stages even if an earlier one failed: more information per run.
   run_stage "unit tests" "$LOG_DIR/unit.log" npx vitest run --project unit || true
+  # The crypto, key schedule and secrets tests again on the node:crypto fallback (no native fast path).
+  run_stage "unit tests (node:crypto fallback)" "$LOG_DIR/unit-nodecrypto.log" env PQGATE_CRYPTO_NATIVE=0 npx vitest run --project unit test/crypto test/sa test/security || true
   if [[ $IS_ROOT -eq 1 ]]; then
     run_stage "interop tests" "$LOG_DIR/interop.log" npx vitest run --project interop || true
   else

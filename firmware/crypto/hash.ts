@@ -3,10 +3,21 @@
  * (RFC 7296 §2.23: NAT_DETECTION_*_IP = SHA-1(SPIi | SPIr | IP | Port)) and
  * SHA-256 for stateless cookies (RFC 7296 §2.6 suggests
  * Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)).
+ *
+ * One native call each when the addon is loaded (crypto/native.ts), else
+ * node:crypto.
  */
 import { createHash } from 'node:crypto';
+import { NativeHash, nativeCrypto } from './native.js';
 
 function digest(alg: string, parts: readonly Uint8Array[]): Uint8Array {
+  const lib = nativeCrypto();
+  // The addon takes 1-5 parts; more (never in the firmware) go through node:crypto.
+  if (lib && parts.length >= 1 && parts.length <= 5) {
+    const out = new Uint8Array(alg === 'sha1' ? 20 : 32);
+    lib.hash(alg === 'sha1' ? NativeHash.SHA1 : NativeHash.SHA256, out, ...parts);
+    return out;
+  }
   const h = createHash(alg);
   for (const p of parts) h.update(p);
   const d = h.digest();

@@ -15,6 +15,10 @@
  *    (X25519), §6.1 + RFC 8031 §2.3: an all-zero shared secret MUST be
  *    rejected (low-order peer point).
  *
+ * X25519 runs in the native addon when it is loaded (crypto/native.ts: the
+ * raw 32-octet scalar, one scalar multiplication per operation, no key
+ * objects); node:crypto's JWK/KeyObject path is the fallback.
+ *
  * The private key always comes from the injected Rng, so tests are
  * deterministic and the RFC 5903 / RFC 7748 vectors can be replayed by an Rng
  * that returns the vector's private key.
@@ -34,6 +38,7 @@ import { KeMethod } from '../ikev2/constants.js';
 import type { Rng } from '../util/clock.js';
 import type { KeyExchange } from './types.js';
 import { keName } from './algorithms.js';
+import { nativeCrypto, type PqCryptoAddon } from './native.js';
 
 // ------------------------------------------------------------------ common
 
@@ -344,9 +349,45 @@ class X25519Ke extends DhBase {
   }
 }
 
+/**
+ * X25519 on the addon. The scalar stays in a JS buffer that wipePrivate()
+ * zeroes (unlike a KeyObject, whose copy only the GC frees); the addon's
+ * copies live on the C stack or in EVP keys it cleanses.
+ */
+class NativeX25519Ke extends DhBase {
+  private priv: Uint8Array | null;
+  private readonly pub = new Uint8Array(32);
+  private readonly lib: PqCryptoAddon;
+  constructor(rng: Rng, lib: PqCryptoAddon) {
+    super(KeMethod.CURVE_25519);
+    this.lib = lib;
+    // RFC 7748 §5: any 32 octets are a valid scalar (clamped by X25519 itself).
+    this.priv = rng.bytes(32);
+    lib.x25519Public(this.priv, this.pub);
+  }
+  getPublic(): Uint8Array {
+    this.alive();
+    return this.pub.slice();
+  }
+  protected derive(peer: Uint8Array): Uint8Array {
+    if (peer.length !== 32) throw new KeyExchangeError(`${this.name}: public value is ${peer.length} octets, expected 32`);
+    const z = new Uint8Array(32);
+    // RFC 7748 §6.1 / RFC 8031 §2.3: false for the all-zero value (low-order peer point).
+    if (!this.lib.x25519Derive(this.priv!, peer, z)) throw new KeyExchangeError(`${this.name}: all-zero shared secret (low-order point)`);
+    return z;
+  }
+  protected wipePrivate(): void {
+    this.priv?.fill(0);
+    this.priv = null;
+  }
+}
+
 export function createDhKeyExchange(method: number, rng: Rng): KeyExchange | undefined {
   if (MODP_GROUPS[method]) return new ModpKe(method, rng);
   if (EC_CURVES[method]) return new EcpKe(method, rng);
-  if (method === KeMethod.CURVE_25519) return new X25519Ke(rng);
+  if (method === KeMethod.CURVE_25519) {
+    const lib = nativeCrypto();
+    return lib ? new NativeX25519Ke(rng, lib) : new X25519Ke(rng);
+  }
   return undefined;
 }

@@ -8,11 +8,19 @@
  *        Tn = prf (K, T(n-1) | S | n)      for n = 2 .. 255
  *    "The prf+ function is not defined beyond 255 times the size of the prf
  *    function output."
+ *
+ * Both run in one call of the native addon when it is loaded (crypto/native.ts:
+ * HMAC on OpenSSL's SHA-2 block functions, the ipad/opad states computed once
+ * per key and reused for every prf+ block); node:crypto is the fallback and
+ * the reference.
  */
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { PqError } from '../util/errors.js';
 import type { Prf } from './types.js';
 import { PRF_TABLE } from './algorithms.js';
+import { NativeHash, nativeCrypto } from './native.js';
+
+const NATIVE_ALG: Record<string, number> = { sha256: NativeHash.SHA256, sha384: NativeHash.SHA384, sha512: NativeHash.SHA512 };
 
 /** HMAC-based PRF. `mac()` avoids concatenating inputs (used by prf+). */
 class HmacPrf implements Prf {
@@ -21,14 +29,24 @@ class HmacPrf implements Prf {
   readonly keySize: number;
   readonly outSize: number;
   readonly hash: string;
+  /** The addon's algorithm number. */
+  readonly nativeAlg: number;
   constructor(id: number, name: string, hash: string, size: number) {
     this.id = id;
     this.name = name;
     this.hash = hash;
     this.keySize = size;
     this.outSize = size;
+    this.nativeAlg = NATIVE_ALG[hash]!;
   }
   compute(key: Uint8Array, data: Uint8Array): Uint8Array {
+    const lib = nativeCrypto();
+    if (lib) {
+      if (!(key instanceof Uint8Array) || !(data instanceof Uint8Array)) throw new TypeError('prf: expected Uint8Array key and data');
+      const out = new Uint8Array(this.outSize);
+      lib.hmac(this.nativeAlg, key, out, data);
+      return out;
+    }
     return this.mac(key, data);
   }
   mac(key: Uint8Array | KeyObject, ...parts: Uint8Array[]): Uint8Array {
@@ -62,6 +80,13 @@ export function prfPlus(prf: Prf, key: Uint8Array, seed: Uint8Array, length: num
   const blocks = Math.ceil(length / prf.outSize);
   if (blocks > 255) {
     throw new PqError('ERR_PRF_PLUS_LENGTH', `prf+ cannot produce ${length} octets with ${prf.name} (max ${255 * prf.outSize})`);
+  }
+  const lib = prf instanceof HmacPrf ? nativeCrypto() : undefined;
+  if (lib) {
+    if (!(key instanceof Uint8Array) || !(seed instanceof Uint8Array)) throw new TypeError('prfPlus: expected Uint8Array key and seed');
+    const res = new Uint8Array(length);
+    lib.prfPlus((prf as HmacPrf).nativeAlg, key, seed, res);
+    return res;
   }
   const out = new Uint8Array(blocks * prf.outSize);
   const counter = new Uint8Array(1);

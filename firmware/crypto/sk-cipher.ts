@@ -14,6 +14,12 @@
  *    (§3.14 "the Integrity Checksum Data ... computed over the entire
  *    message"); the codec passes that prefix as `aad`.
  *
+ * Both run on one keyed OpenSSL context per direction in the native addon
+ * when it is loaded (NativeAeadCipher, NativeCbcHmacCipher; native/sk.c):
+ * keyed once when the IKE SA's keys are derived, cleansed and freed by
+ * destroy() (or by the GC finalizer of a forgotten handle). AeadCipher and
+ * CbcHmacCipher (node:crypto) are the fallback and the reference.
+ *
  * open() never says *why* it failed: every length, tag and ICV problem is
  * one AuthTagError (silent drop, RFC 7296 §2.21.2), and the ICV comparison is
  * constant-time.
@@ -23,6 +29,7 @@ import { AuthTagError } from '../util/errors.js';
 import { Encr } from '../ikev2/constants.js';
 import type { EncrInfo, IntegInfo, SkCipher } from './types.js';
 import { INTEG_HASH } from './algorithms.js';
+import { NativeAead, NativeHash, nativeCrypto, type NativeAeadHandle, type NativeCbcHandle, type PqCryptoAddon } from './native.js';
 
 type AeadAlg = 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 
@@ -128,6 +135,65 @@ class AeadCipher implements SkCipher {
   }
 }
 
+/**
+ * The same transform on the addon: the key schedule stays in one
+ * EVP_CIPHER_CTX (keyed once), each message only sets the nonce, and no JS
+ * copy of the key or salt is kept.
+ */
+class NativeAeadCipher implements SkCipher {
+  readonly ivSize = 8;
+  readonly icvSize: number;
+  readonly blockSize = 1;
+  readonly aead = true;
+  private handle: NativeAeadHandle | null;
+  private readonly lib: PqCryptoAddon;
+
+  constructor(info: EncrInfo, encKey: Uint8Array, lib: PqCryptoAddon) {
+    this.icvSize = info.icvSize;
+    this.lib = lib;
+    const alg =
+      info.id === Encr.CHACHA20_POLY1305
+        ? NativeAead.CHACHA20_POLY1305
+        : info.keySize === 16
+          ? NativeAead.AES_128_GCM
+          : info.keySize === 24
+            ? NativeAead.AES_192_GCM
+            : NativeAead.AES_256_GCM;
+    this.handle = lib.skAeadNew(alg, encKey.subarray(0, info.keySize), encKey.subarray(info.keySize, info.keySize + 4), info.icvSize);
+  }
+
+  private live(): NativeAeadHandle {
+    if (!this.handle) throw new Error('SkCipher used after destroy()');
+    return this.handle;
+  }
+
+  seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+    checkBytes('aad', aad);
+    checkBytes('iv', iv, 8);
+    checkBytes('plain', plain);
+    const out = new Uint8Array(plain.length + this.icvSize);
+    this.lib.skAeadSeal(this.live(), aad, iv, plain, out);
+    return out;
+  }
+
+  open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
+    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+      throw new TypeError('open: expected Uint8Array arguments');
+    }
+    if (iv.length !== 8 || ctAndIcv.length < this.icvSize) throw new AuthTagError();
+    const out = new Uint8Array(ctAndIcv.length - this.icvSize);
+    // The addon verifies the tag (OpenSSL, constant time) and wipes `out` on failure.
+    if (!this.lib.skAeadOpen(this.live(), aad, iv, ctAndIcv, out)) throw new AuthTagError();
+    return out;
+  }
+
+  destroy(): void {
+    // Cleanses the key schedule and salt in C now, not at the next GC.
+    if (this.handle) this.lib.skAeadFree(this.handle);
+    this.handle = null;
+  }
+}
+
 class CbcHmacCipher implements SkCipher {
   readonly ivSize = 16;
   readonly icvSize: number;
@@ -191,6 +257,55 @@ class CbcHmacCipher implements SkCipher {
   }
 }
 
+const CBC_MAC_ALG: Record<string, number> = { sha256: NativeHash.SHA256, sha384: NativeHash.SHA384, sha512: NativeHash.SHA512 };
+
+/** AES-CBC + HMAC on the addon: the AES key schedule and the HMAC ipad/opad states are kept per direction. */
+class NativeCbcHmacCipher implements SkCipher {
+  readonly ivSize = 16;
+  readonly icvSize: number;
+  readonly blockSize = 16;
+  readonly aead = false;
+  private handle: NativeCbcHandle | null;
+  private readonly lib: Required<Pick<PqCryptoAddon, 'skCbcNew' | 'skCbcSeal' | 'skCbcOpen' | 'skCbcFree'>>;
+
+  constructor(encKey: Uint8Array, integ: IntegInfo, integKey: Uint8Array, lib: PqCryptoAddon) {
+    this.icvSize = integ.icvSize;
+    this.lib = lib as NativeCbcHmacCipher['lib'];
+    this.handle = this.lib.skCbcNew(encKey, CBC_MAC_ALG[INTEG_HASH[integ.id]!]!, integKey, integ.icvSize);
+  }
+
+  private live(): NativeCbcHandle {
+    if (!this.handle) throw new Error('SkCipher used after destroy()');
+    return this.handle;
+  }
+
+  seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
+    checkBytes('aad', aad);
+    checkBytes('iv', iv, 16);
+    checkBytes('plain', plain);
+    if (plain.length % 16 !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+    const out = new Uint8Array(plain.length + this.icvSize);
+    this.lib.skCbcSeal(this.live(), aad, iv, plain, out);
+    return out;
+  }
+
+  open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
+    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+      throw new TypeError('open: expected Uint8Array arguments');
+    }
+    const ctLen = ctAndIcv.length - this.icvSize;
+    if (iv.length !== 16 || ctLen < 0 || ctLen % 16 !== 0) throw new AuthTagError();
+    const out = new Uint8Array(ctLen);
+    if (!this.lib.skCbcOpen(this.live(), aad, iv, ctAndIcv, out)) throw new AuthTagError();
+    return out;
+  }
+
+  destroy(): void {
+    if (this.handle) this.lib.skCbcFree(this.handle);
+    this.handle = null;
+  }
+}
+
 /**
  * Build one direction's SK/ESP transform. For AEAD `encKey` is key | salt
  * (keySize + saltSize octets) and `integ` must be absent; for AES-CBC both
@@ -201,10 +316,13 @@ export function createSkCipher(encr: EncrInfo, encKey: Uint8Array, integ?: Integ
   checkBytes('encKey', encKey, encr.keySize + encr.saltSize);
   if (encr.aead) {
     if (integ || integKey) throw new TypeError(`${encr.name} is an AEAD: no INTEG transform allowed`);
-    return new AeadCipher(encr, encKey);
+    const lib = nativeCrypto();
+    return lib ? new NativeAeadCipher(encr, encKey, lib) : new AeadCipher(encr, encKey);
   }
   if (!integ || !integKey) throw new TypeError(`${encr.name} needs an INTEG transform and key`);
   if (!INTEG_HASH[integ.id]) throw new TypeError(`unknown INTEG ${integ.id}`);
   checkBytes('integKey', integKey, integ.keySize);
+  const lib = nativeCrypto();
+  if (lib && typeof lib.skCbcNew === 'function') return new NativeCbcHmacCipher(encKey, integ, integKey, lib);
   return new CbcHmacCipher(encr, encKey, integ, integKey);
 }

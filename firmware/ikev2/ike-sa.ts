@@ -7,11 +7,11 @@
  * Exchanges (ike-init, ike-auth, informational) queue requests here and
  * register request handlers; this class never decides protocol content.
  */
-import { hash } from 'node:crypto';
 import type { Endpoint } from '../dataplane/types.js';
 import type { TunnelConfig } from '../config/types.js';
 import type { Prf, SkCipher, EncrInfo, IntegInfo, KeyExchange } from '../crypto/types.js';
 import { createKeyExchange, createSkCipher } from '../crypto/registry.js';
+import { sha256 } from '../crypto/hash.js';
 import { hex, equal, wipe } from '../util/bytes.js';
 import { ExchangeType, IKE_HEADER_LEN, NotifyName } from './constants.js';
 
@@ -82,7 +82,7 @@ const NO_BYTES = new Uint8Array(0);
 const NO_CANDIDATES: TunnelConfig[] = [];
 
 function sha256hex(b: Uint8Array): string {
-  return hash('sha256', b, 'hex'); // one-shot: no Hash object per response
+  return hex(sha256(b));
 }
 
 export class IkeSa {

@@ -1,9 +1,9 @@
 /** Small helpers to build and look up payloads in decoded messages. */
-import { hash } from 'node:crypto';
 import type { DecodedMessage, NotifyPayload, Payload, KePayload, NoncePayload, SaPayload, IdPayload, AuthPayload, TsPayload } from './codec/types.js';
 import { PayloadType, Notify, isErrorNotify, NotifyName } from './constants.js';
 import { ipToBytes } from '../util/ip.js';
-import { concat } from '../util/bytes.js';
+import { u16be, concat } from '../util/bytes.js';
+import { sha1 } from '../crypto/hash.js';
 
 /** Shared zero-length default for notify data and SPI (nothing can be written into it). */
 const EMPTY = new Uint8Array(0);
@@ -68,15 +68,7 @@ export class ProtocolError extends Error {
 
 /** RFC 7296 §2.23: NAT-D hash = SHA-1(SPIi | SPIr | IP | port). */
 export function natdHash(spiI: Uint8Array, spiR: Uint8Array, address: string, port: number): Uint8Array {
-  const ip = ipToBytes(address);
-  const input = new Uint8Array(16 + ip.length + 2);
-  input.set(spiI, 0);
-  input.set(spiR, 8);
-  input.set(ip, 16);
-  input[16 + ip.length] = port >>> 8;
-  input[17 + ip.length] = port & 0xff;
-  // One-shot digest: no Hash object per call (four per side per setup).
-  return new Uint8Array(hash('sha1', input, 'buffer'));
+  return sha1(spiI, spiR, ipToBytes(address), u16be(port));
 }
 
 /** IDType | RESERVED(3) | data: the body AUTH's MACedIDFor{I,R} covers (RFC 7296 §2.15). */

@@ -88,7 +88,8 @@ beforeAll(async () => {
     const inner = ke as unknown as {
       dk?: Uint8Array | null;
       secret?: Uint8Array | null;
-      priv?: { export(o: { format: 'jwk' }): { d?: string } } | null;
+      // node:crypto path: a KeyObject; native path (crypto/native.ts): the raw scalar.
+      priv?: { export(o: { format: 'jwk' }): { d?: string } } | Uint8Array | null;
       ecdh?: { getPrivateKey(): Buffer } | null;
     };
     const getPublic = ke.getPublic.bind(ke);
@@ -96,7 +97,8 @@ beforeAll(async () => {
     ke.getPublic = () => {
       const r = getPublic();
       keep(`${ke.name} dk`, inner.dk);
-      if (inner.priv) keep(`${ke.name} private key`, new Uint8Array(Buffer.from(inner.priv.export({ format: 'jwk' }).d!, 'base64url')));
+      if (inner.priv instanceof Uint8Array) keep(`${ke.name} private key`, inner.priv);
+      else if (inner.priv) keep(`${ke.name} private key`, new Uint8Array(Buffer.from(inner.priv.export({ format: 'jwk' }).d!, 'base64url')));
       if (inner.ecdh) keep(`${ke.name} private key`, new Uint8Array(inner.ecdh.getPrivateKey()));
       return r;
     };

@@ -54,7 +54,8 @@ function grab(sa: IkeSa, what: string, buf: unknown): void {
 
 /** Wrap one key exchange so its private and shared values are captured as they appear. */
 function spyKe(sa: IkeSa, ke: KeyExchange): KeyExchange {
-  const inner = ke as unknown as { dk?: Uint8Array | null; secret?: Uint8Array | null };
+  // priv: the native X25519 path keeps its scalar in a JS buffer (crypto/ke-dh.ts NativeX25519Ke).
+  const inner = ke as unknown as { dk?: Uint8Array | null; secret?: Uint8Array | null; priv?: unknown };
   const getPublic = ke.getPublic.bind(ke);
   const setPeerPublic = ke.setPeerPublic.bind(ke);
   const getSharedSecret = ke.getSharedSecret.bind(ke);
@@ -68,6 +69,7 @@ function spyKe(sa: IkeSa, ke: KeyExchange): KeyExchange {
   ke.getPublic = () => {
     const r = getPublic();
     grab(sa, `${ke.name} dk`, inner.dk);
+    grab(sa, `${ke.name} private key`, inner.priv);
     return r;
   };
   ke.setPeerPublic = (d) => {
@@ -126,7 +128,7 @@ function expectWiped(label: string): { dead: number; checked: number } {
   let checked = 0;
   const bad: string[] = [];
   for (const c of all) {
-    const ephemeral = c.what.includes('dk') || c.what.includes('shared secret');
+    const ephemeral = c.what.includes('dk') || c.what.includes('shared secret') || c.what.includes('private key');
     if (c.sa.alive && !ephemeral) continue;
     checked++;
     if (!isZero(c.buf)) bad.push(`${c.what} of ${c.sa.role} SA ${c.sa.name} (${c.sa.state})`);

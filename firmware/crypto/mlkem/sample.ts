@@ -13,8 +13,13 @@
  * out, asks again for a longer output: SHAKE's output for a longer length
  * has the shorter one as prefix, so parsing resumes where it stopped and the
  * result is exactly Algorithm 7's.
+ *
+ * With the native addon loaded (crypto/native.ts) every one of these is one
+ * call into OpenSSL's Keccak with the EVP_MD fetched once and a reused
+ * context, writing into a Uint8Array; node:crypto is the fallback.
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
+import { NativeHash, nativeCrypto } from '../native.js';
 
 // Private copies (see poly.ts: exported bindings are slow in hot loops).
 const N = 256;
@@ -32,25 +37,46 @@ const XOF_BLOCK = 168;
 export const XOF_INITIAL = 3 * XOF_BLOCK;
 
 /** G(x) = SHA3-512(x): 64 octets. */
-export function G(x: Uint8Array): Buffer {
-  return oneShotHash('sha3-512', x, 'buffer');
+export function G(x: Uint8Array): Uint8Array {
+  const lib = nativeCrypto();
+  if (!lib) return oneShotHash('sha3-512', x, 'buffer');
+  const out = new Uint8Array(64);
+  lib.hash(NativeHash.SHA3_512, out, x);
+  return out;
 }
 
 /** H(x) = SHA3-256(x): 32 octets. */
-export function H(x: Uint8Array): Buffer {
-  return oneShotHash('sha3-256', x, 'buffer');
+export function H(x: Uint8Array): Uint8Array {
+  const lib = nativeCrypto();
+  if (!lib) return oneShotHash('sha3-256', x, 'buffer');
+  const out = new Uint8Array(32);
+  lib.hash(NativeHash.SHA3_256, out, x);
+  return out;
 }
+
+/** Scratch for hInto's native path (H(ek) is public). */
+const H_SCRATCH = new Uint8Array(32);
 
 /** H(x) into out[off .. off+32]; via a latin1 string (cheaper than a Buffer: H(ek) is public). */
 export function hInto(x: Uint8Array, out: Uint8Array, off: number): void {
+  const lib = nativeCrypto();
+  if (lib) {
+    lib.hash(NativeHash.SHA3_256, H_SCRATCH, x);
+    out.set(H_SCRATCH, off);
+    return;
+  }
   const s = oneShotHash('sha3-256', x, 'binary');
   for (let i = 0; i < 32; i++) out[off + i] = s.charCodeAt(i);
 }
 
 const J_OPTS = { outputLength: 32 };
 /** J(z‖c) = SHAKE256(z‖c, 32 octets), the implicit-rejection key K̄. */
-export function J(z: Uint8Array, c: Uint8Array): Buffer {
-  return createHash('shake256', J_OPTS).update(z).update(c).digest();
+export function J(z: Uint8Array, c: Uint8Array): Uint8Array {
+  const lib = nativeCrypto();
+  if (!lib) return createHash('shake256', J_OPTS).update(z).update(c).digest();
+  const out = new Uint8Array(32);
+  lib.hash(NativeHash.SHAKE256, out, z, c);
+  return out;
 }
 
 const PRF_OPTS: Record<number, { outputLength: number }> = {
@@ -59,8 +85,12 @@ const PRF_OPTS: Record<number, { outputLength: number }> = {
 };
 
 /** PRF_η(s, b): `seed33` holds s (32 octets) ‖ b (1 octet), set by the caller. */
-export function prf(seed33: Uint8Array, eta: number): Buffer {
-  return createHash('shake256', PRF_OPTS[eta]).update(seed33).digest();
+export function prf(seed33: Uint8Array, eta: number): Uint8Array {
+  const lib = nativeCrypto();
+  if (!lib) return createHash('shake256', PRF_OPTS[eta]).update(seed33).digest();
+  const out = new Uint8Array(64 * eta);
+  lib.hash(NativeHash.SHAKE256, out, seed33);
+  return out;
 }
 
 const XOF_OPTS: Record<number, { outputLength: number }> = {};
@@ -70,6 +100,16 @@ function xof(seed34: Uint8Array, len: number): string {
   // is much cheaper to create and collect than a Buffer's external backing
   // store. Fine for this output only because it is public (derived from ρ).
   return createHash('shake128', opts).update(seed34).digest('binary');
+}
+
+/** The native path's XOF output (public: derived from ρ), grown on a refill. */
+let xofBuf = new Uint8Array(XOF_INITIAL + 2 * XOF_BLOCK);
+
+function xofNative(lib: NonNullable<ReturnType<typeof nativeCrypto>>, seed34: Uint8Array, len: number): Uint8Array {
+  if (xofBuf.length < len) xofBuf = new Uint8Array(len);
+  const out = xofBuf.length === len ? xofBuf : xofBuf.subarray(0, len);
+  lib.hash(NativeHash.SHAKE128, out, seed34);
+  return out;
 }
 
 /** Candidates of one 504-octet squeeze (336) + slack for a refill's 224. */
@@ -97,6 +137,22 @@ function parse(buf: string, from: number, to: number, j: number): number {
   return j;
 }
 
+/** parse() over bytes (the native path); a separate function keeps both monomorphic. */
+function parseBytes(buf: Uint8Array, from: number, to: number, j: number): number {
+  for (let i = from; i < to; i += 3) {
+    const b0 = buf[i]!;
+    const b1 = buf[i + 1]!;
+    const b2 = buf[i + 2]!;
+    const d1 = b0 | ((b1 & 0x0f) << 8);
+    const d2 = (b1 >> 4) | (b2 << 4);
+    candidates[j] = d1;
+    j += (d1 - Q) >>> 31;
+    candidates[j] = d2;
+    j += (d2 - Q) >>> 31;
+  }
+  return j;
+}
+
 /**
  * SampleNTT(ρ‖j‖i) (Algorithm 7): `seed34` = ρ ‖ j ‖ i, set by the caller.
  * Output coefficients in [0, q), in NTT domain. ρ is public, so the
@@ -108,6 +164,17 @@ function parse(buf: string, from: number, to: number, j: number): number {
 export function sampleNtt(seed34: Uint8Array, f: Int16Array, initialLen: number = XOF_INITIAL): void {
   if (initialLen > XOF_INITIAL || initialLen % 3 !== 0) throw new RangeError('sampleNtt: initialLen must be a multiple of 3, at most 504');
   let len = initialLen;
+  const lib = nativeCrypto();
+  if (lib) {
+    let j = parseBytes(xofNative(lib, seed34, len), 0, len, 0);
+    while (j < N) {
+      const from = len;
+      len += 2 * XOF_BLOCK;
+      j = parseBytes(xofNative(lib, seed34, len), from, len, j);
+    }
+    f.set(first256);
+    return;
+  }
   let j = parse(xof(seed34, len), 0, len, 0);
   while (j < N) {
     // Out of XOF output: squeeze further (re-hash for a longer output, same

@@ -12,16 +12,12 @@
  * host's TCP stack sees 64 KiB segments; other packets get a zero header.
  *
  * The addon is loaded lazily from native/build/Release/pqtun.node (built by
- * `npm run build:native`), searched upwards from this file so the same code
- * works from firmware/ (vitest) and dist/firmware/ (compiled);
- * PQGATE_TUN_ADDON overrides the path.
+ * `npm run build:native`) through util/native-addon.ts, the loader the IKE
+ * crypto fast path (crypto/native.ts) shares; PQGATE_TUN_ADDON overrides the path.
  */
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { PqError } from '../../util/errors.js';
+import { findNativeAddon, loadNativeAddon } from '../../util/native-addon.js';
 import type { TunDevice } from './device.js';
 import { TcpGro, VNET_HDR_LEN } from './gro.js';
 
@@ -67,35 +63,15 @@ export class TunAddonError extends PqError {
   }
 }
 
-const ADDON_REL = join('native', 'build', 'Release', 'pqtun.node');
-
-/** Where the addon would be loaded from (undefined if not built). */
-export function findTunAddon(): string | undefined {
-  const env = process.env.PQGATE_TUN_ADDON;
-  if (env) return existsSync(env) ? env : undefined;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    const p = join(dir, ADDON_REL);
-    if (existsSync(p)) return p;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
-let addon: PqTunAddon | undefined;
+/** Where the addon would be loaded from (undefined if not built); one loader for the data plane and crypto/native.ts. */
+export const findTunAddon = findNativeAddon;
 
 export function loadTunAddon(): PqTunAddon {
-  if (addon) return addon;
-  const path = findTunAddon();
-  if (!path) throw new TunAddonError('pqtun addon not built: run `npm run build:native`');
   try {
-    addon = createRequire(import.meta.url)(path) as PqTunAddon;
+    return loadNativeAddon() as PqTunAddon;
   } catch (e) {
-    throw new TunAddonError(`cannot load ${path}: ${(e as Error).message}`, { cause: e });
+    throw new TunAddonError((e as Error).message, { cause: e });
   }
-  return addon;
 }
 
 /** Mark a UDP socket (fd from a node dgram socket's handle) for kernel ESP-in-UDP decapsulation. Kernel backend only. */
