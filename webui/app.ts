@@ -334,7 +334,7 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
       // "Start-up"). Pages say so and reload themselves; the API answers 503 + Retry-After.
       res.setHeader('Retry-After', String(STARTING_RETRY_SEC));
       if (!(req.path.startsWith('/api/') || (req.headers.accept ?? '').includes('application/json')) && (req.method === 'GET' || req.method === 'HEAD')) {
-        startingPage(res);
+        startingPage(res, (err as Error).message);
         return;
       }
     }
@@ -363,13 +363,14 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   });
 
   /** 503 page while the daemon does not answer; no daemon calls (it would wait again). */
-  function startingPage(res: Response): void {
+  function startingPage(res: Response, reason: string): void {
     const session = res.locals.session as Session | undefined;
     const p = res.locals.principal as Principal | undefined;
     const starting = opts.daemon.starting !== false;
     const body = starting
       ? html`<p id="daemon-starting">The gateway is starting: the web admin is up, the IPsec daemon is not answering yet. This page reloads by itself.</p>`
-      : html`<p id="daemon-unreachable">The IPsec daemon is not answering (it may be restarting). This page reloads by itself.</p>`;
+      : html`<p id="daemon-unreachable">The IPsec daemon is not answering (it may be restarting). This page reloads by itself.</p>
+<p>${reason}</p>`;
     res
       .status(503)
       .setHeader('Cache-Control', 'no-store')
