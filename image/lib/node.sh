@@ -100,7 +100,7 @@ rootfs_app() {
   info "bundled in $((SECONDS - t0))s: $(tail -n 1 "$BUILD/esbuild.log")"
   stage_mkdir "$r" "$app/lib"
   for f in "$bdir"/*.cjs; do stage_install "$r" "$f" "$app/lib/$(basename "$f")" 0644; done
-  # The web admin's static files, where dist/webui/app.js looks for them (../../webui/static).
+  # The web admin's static files, where webui/app.ts looks for them from lib/web.cjs (../webui/static).
   if [[ -d "$REPO/webui/static" ]]; then
     while IFS= read -r -d '' f; do
       stage_install "$r" "$REPO/webui/static/$f" "$app/webui/static/$f" 0644
