@@ -166,10 +166,15 @@ app_code_cache() {
   local -a run names=()
   if [[ -n "$QEMU_USER" ]]; then run=("$QEMU_USER" -L "$r" "$r/usr/bin/node")
   else run=("$ld" --library-path "$r/usr/lib/$TRIPLET" "$r/usr/bin/node"); fi
-  local f out
-  for f in "$r"/usr/lib/pqgate/lib/*.cjs; do
+  local f out lib
+  # node writes lib/NAME.cjs.cache itself: the directory must resolve inside
+  # the staging tree and hold no links (no write through a link out of it).
+  lib=$(stage_path "$r" usr/lib/pqgate/lib)
+  [[ "$lib" == "$r/usr/lib/pqgate/lib" && -d "$lib" && ! -L "$lib" ]] || die "code cache: $r/usr/lib/pqgate/lib is not a plain directory"
+  for f in "$lib"/*.cjs; do
+    [[ -L "$f" || -L "$f.cache" ]] && die "code cache: $f or its cache is a symbolic link"
     [[ $(basename "$f") == run.cjs ]] || names+=("$(basename "$f" .cjs)")
   done
-  out=$("${run[@]}" "$r/usr/lib/pqgate/lib/run.cjs" --write-cache "${names[@]}" 2>&1) || die "code cache (loading the bundles) failed: $out"
+  out=$("${run[@]}" "$lib/run.cjs" --write-cache "${names[@]}" 2>&1) || die "code cache (loading the bundles) failed: $out"
   info "code cache: $(echo "$out" | tr '\n' ' ')"
 }
