@@ -11,15 +11,24 @@
  *
  * `service upgrade-boot` decides in shell whether there is anything to do
  * (no trial entry, no pending record, no leftovers: the common boot) and
- * only then starts node, so a normal boot spends no CPU here.
+ * only then starts node, so a normal boot spends no CPU here; node then
+ * lowers its own priority.
  */
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { imageSlotBackend, imageGateChecks } from './device-image.js';
 import { bootCheck } from './device-boot.js';
 import { runHealthGate } from './health-gate.js';
 
 export async function upgradeBootMain(): Promise<void> {
   const log = (m: string): void => void process.stdout.write(`pqgate-upgrade: ${m}\n`);
+  // Behind the daemon and the web admin, which start at the same time (the
+  // image's busybox has no `nice` applet). The health gate only polls.
+  try {
+    setPriority(5);
+  } catch {
+    // not fatal: the gate works at any priority
+  }
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const t = /(?:^|\s)pqgate\.gate_timeout=(\d{1,5})(?:\s|$)/.exec(cmdline)?.[1];
   const timeoutMs = (t ? Number(t) : 300) * 1000;
