@@ -107,6 +107,8 @@ check_no_absolute_links "$ROOTFS"
 
 step "smoke test of the staged node and addons${QEMU_USER:+ (through $QEMU_USER)}"
 smoke_test "$ROOTFS"
+step "V8 code cache of the bundled programs (the staged node${QEMU_USER:+ through $QEMU_USER})"
+app_code_cache "$ROOTFS"
 
 step "packing rootfs.squashfs (zstd)"
 rm -f "$OUT/rootfs.squashfs"

@@ -21,7 +21,7 @@ import express, { type Express, type Request, type Response, type NextFunction }
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DaemonApi } from './daemon-client.js';
+import { isConnectionError, type DaemonApi } from './daemon-client.js';
 import { SessionStore, LoginGuard, type Session, type SessionOptions, type LoginGuardOptions } from './sessions.js';
 import { ApiTokenStore } from './tokens.js';
 import {
@@ -106,9 +106,12 @@ export interface WebContext {
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** webui/static next to this file (sources, tests), or the repository's when running from dist/webui. */
+/** Reload interval of the "starting" page and Retry-After of a 503 while the daemon does not answer. */
+export const STARTING_RETRY_SEC = 2;
+
+/** webui/static next to this file (sources, tests), the repository's when running from dist/webui, or the image's next to its bundle (/usr/lib/pqgate/lib → ../webui/static). */
 export function staticDir(): string {
-  for (const d of [join(here, 'static'), resolve(here, '..', '..', 'webui', 'static')]) if (existsSync(join(d, 'app.js'))) return d;
+  for (const d of [join(here, 'static'), resolve(here, '..', '..', 'webui', 'static'), resolve(here, '..', 'webui', 'static')]) if (existsSync(join(d, 'app.js'))) return d;
   throw new Error(`web admin static files not found next to ${here}`);
 }
 
@@ -326,6 +329,15 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (isConnectionError(err) && !res.headersSent) {
+      // The daemon is not answering: at boot the web admin is up first (docs/webui.md
+      // "Start-up"). Pages say so and reload themselves; the API answers 503 + Retry-After.
+      res.setHeader('Retry-After', String(STARTING_RETRY_SEC));
+      if (!(req.path.startsWith('/api/') || (req.headers.accept ?? '').includes('application/json')) && (req.method === 'GET' || req.method === 'HEAD')) {
+        startingPage(res, (err as Error).message);
+        return;
+      }
+    }
     const e = err as { status?: number; type?: string; message?: string };
     let status = 500;
     let code = 'ERR_INTERNAL';
@@ -349,6 +361,22 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
     if (res.headersSent) return;
     refuse(req, res, status, code, message, issues);
   });
+
+  /** 503 page while the daemon does not answer; no daemon calls (it would wait again). */
+  function startingPage(res: Response, reason: string): void {
+    const session = res.locals.session as Session | undefined;
+    const p = res.locals.principal as Principal | undefined;
+    const starting = opts.daemon.starting !== false;
+    const body = starting
+      ? html`<p id="daemon-starting">The gateway is starting: the web admin is up, the IPsec daemon is not answering yet. This page reloads by itself.</p>`
+      : html`<p id="daemon-unreachable">The IPsec daemon is not answering (it may be restarting). This page reloads by itself.</p>
+<p>${reason}</p>`;
+    res
+      .status(503)
+      .setHeader('Cache-Control', 'no-store')
+      .type('html')
+      .send(frame({ user: p?.user ?? null, csrf: session?.csrf ?? '', serverNow: ctx.now(), refreshSec: STARTING_RETRY_SEC }, starting ? 'Starting' : 'Daemon not answering', null, body));
+  }
 
   function refuse(req: Request, res: Response, status: number, code: string, message: string, issues?: unknown): void {
     if (req.path.startsWith('/api/') || (req.headers.accept ?? '').includes('application/json'))

@@ -9,6 +9,12 @@
  * restart (reboot, factory reset, upgrade) never leaves a dead connection
  * behind. Nothing is retried: a state-changing request that may have
  * reached the daemon must not be sent twice.
+ *
+ * Start-up (`startupWaitMs`): at boot the web admin starts with the daemon,
+ * not after it, and is serving long before the daemon's socket exists. Until
+ * the daemon has answered once, a call whose *connection* fails (ENOENT,
+ * ECONNREFUSED: nothing was sent) waits for the socket, bounded; after that
+ * the error stands and the page says the gateway is starting (app.ts).
  */
 import { ControlClient } from '../firmware/control/client.js';
 import { ControlError, ControlErrorCode } from '../firmware/control/protocol.js';
@@ -18,23 +24,55 @@ export interface DaemonClientOptions {
   socketPath: string;
   /** Per call (default 15 s: config changes fsync, scrypt verification takes ~100 ms). */
   timeoutMs?: number;
+  /** Until the first successful connection: how long a call waits for the socket (default 0: fail at once). */
+  startupWaitMs?: number;
+  /** Poll interval while waiting (default 100 ms). */
+  startupPollMs?: number;
 }
 
 export interface DaemonApi {
   call<M extends ControlMethod>(method: M, params: ControlParams<M>): Promise<ControlResult<M>>;
+  /** True while the daemon has not answered since the web admin started (boot). */
+  readonly starting?: boolean;
 }
 
 export class DaemonClient implements DaemonApi {
   readonly socketPath: string;
   private readonly timeoutMs: number;
+  private readonly startupWaitMs: number;
+  private readonly startupPollMs: number;
+  private connectedOnce = false;
 
   constructor(opts: DaemonClientOptions) {
     this.socketPath = opts.socketPath;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.startupWaitMs = opts.startupWaitMs ?? 0;
+    this.startupPollMs = opts.startupPollMs ?? 100;
+  }
+
+  /** The daemon has not answered since this process started (the gateway is still starting). */
+  get starting(): boolean {
+    return !this.connectedOnce;
+  }
+
+  private async connect(): Promise<ControlClient> {
+    const deadline = Date.now() + (this.connectedOnce ? 0 : this.startupWaitMs);
+    for (;;) {
+      try {
+        const c = await ControlClient.connect(this.socketPath, { timeoutMs: this.timeoutMs });
+        this.connectedOnce = true;
+        return c;
+      } catch (e) {
+        // Only a failed connect is retried: the request has not been sent.
+        const left = deadline - Date.now();
+        if (this.connectedOnce || !isConnectionError(e) || left <= 0) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(this.startupPollMs, left)));
+      }
+    }
   }
 
   async call<M extends ControlMethod>(method: M, params: ControlParams<M>): Promise<ControlResult<M>> {
-    const c = await ControlClient.connect(this.socketPath, { timeoutMs: this.timeoutMs });
+    const c = await this.connect();
     try {
       return await c.call<ControlResult<M>>(method, params);
     } finally {

@@ -18,6 +18,8 @@ export interface FrameContext {
   serverNow: number;
   /** Development image (accepts unsigned firmware, docs/upgrade.md): red banner on every page. */
   devBuild?: boolean;
+  /** Reload the page after this many seconds (the "starting" page while the daemon is not answering). */
+  refreshSec?: number;
 }
 
 const NAV: [string, string][] = [
@@ -77,7 +79,8 @@ export function frame(ctx: FrameContext, title: string, active: string | null, b
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${ctx.csrf}">
-<title>${title} · pqgate</title>
+${ctx.refreshSec ? html`<meta http-equiv="refresh" content="${String(ctx.refreshSec)}">
+` : ''}<title>${title} · pqgate</title>
 <link rel="stylesheet" href="/static/app.css">
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <script src="/static/app.js" defer></script>

@@ -44,6 +44,12 @@ export interface ServerOptions {
   /** Tests: a daemon other than the socket client, session/lockout tuning. */
   daemon?: DaemonApi;
   app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls'>>;
+  /**
+   * Until the daemon first answers (boot: the web admin starts with it, not
+   * after it), how long a request waits for the control socket before the
+   * page says the gateway is starting (default 8 s; DaemonClient startupWaitMs).
+   */
+  startupWaitMs?: number;
   /** Slow-client limits (defaults: DEFAULT_CONNECTION_LIMITS); tests shorten them. */
   connections?: Partial<ConnectionLimits>;
   log?: (msg: string, meta?: Record<string, unknown>) => void;
@@ -95,6 +101,8 @@ export interface ConnectionLimits {
   maxPerAddress: number;
   maxConnections: number;
 }
+
+export const DEFAULT_STARTUP_WAIT_MS = 8_000;
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   handshakeTimeoutMs: 10_000,
@@ -252,7 +260,7 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
 
   let httpsServer: HttpsServer;
   const { app, ctx } = createApp({
-    daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket }),
+    daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket, startupWaitMs: opts.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS }),
     dataDir: opts.dataDir,
     log,
     ...opts.app,
@@ -294,10 +302,14 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
     try {
       accessSync(opts.socket, constants.R_OK | constants.W_OK);
     } catch (e) {
-      log('warning: cannot use the control socket yet (daemon not running, or the socket is not group-accessible to this user)', {
-        socket: opts.socket,
-        error: (e as NodeJS.ErrnoException).code,
-      });
+      const code = (e as NodeJS.ErrnoException).code;
+      // At boot the daemon starts alongside: its socket appears a few seconds later.
+      if (code === 'ENOENT') log('control socket not there yet: pages say the gateway is starting until the daemon answers', { socket: opts.socket });
+      else
+        log('warning: cannot use the control socket yet (daemon not running, or the socket is not group-accessible to this user)', {
+          socket: opts.socket,
+          error: code,
+        });
     }
 
   const urlHost = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
@@ -371,7 +383,7 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
   return o;
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<RunningServer | undefined> {
   let opts;
   try {
     opts = parseArgs(process.argv.slice(2));
@@ -381,7 +393,7 @@ async function main(): Promise<void> {
   }
   if (opts === 'help') {
     process.stdout.write(USAGE);
-    return;
+    return undefined;
   }
   const server = await startWebServer(opts);
   const stop = () => {
@@ -389,6 +401,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  return server;
 }
 
 const entry = process.argv[1];

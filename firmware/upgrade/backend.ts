@@ -7,13 +7,12 @@
  */
 import type { CreateDeviceBackend, SlotBackend, SlotName } from './types.js';
 
-// A variable specifier: device.ts is the device side's module and may be absent from a branch.
-const DEVICE_MODULE = './device.js';
 
 export async function selectBackend(slot: string | undefined, log?: (msg: string, meta?: Record<string, unknown>) => void): Promise<SlotBackend | undefined> {
   if (slot !== 'a' && slot !== 'b') return undefined;
   try {
-    const m = (await import(DEVICE_MODULE)) as { createDeviceBackend?: CreateDeviceBackend };
+    // A literal specifier so the image's bundler (image/lib/esbuild.mjs) includes the device side.
+    const m = (await import('./device.js')) as { createDeviceBackend?: CreateDeviceBackend };
     if (typeof m.createDeviceBackend !== 'function') {
       log?.('firmware upgrades unavailable: device backend module has no createDeviceBackend');
       return undefined;

@@ -27,7 +27,8 @@ export function daemonStarts(file = '/run/pqgate/daemon.starts'): number {
 export const ESP_MOUNT = '/run/pqgate/esp';
 export const STATE_DIR = '/data/upgrade';
 export const CONTROL_SOCKET = '/run/pqgate/control.sock';
-export const WEBUI_SERVER = '/usr/lib/pqgate/dist/webui/server.js';
+/** The web admin's bundle in the image (image/lib/esbuild.mjs); the gate checks HTTPS only when it is built in. */
+export const WEBUI_SERVER = '/usr/lib/pqgate/lib/web.cjs';
 
 function read(path: string): string | undefined {
   try {

@@ -80,6 +80,8 @@ export interface FakeDaemonOptions {
   upgrade?: UpgradeService;
   /** Inbound/outbound bytes per second of a healthy simulated Child SA. */
   rate?: { in: number; out: number };
+  /** Listen here instead of in the daemon's own temporary directory (start-up tests: the web admin was there first). */
+  socketPath?: string;
 }
 
 export class FakeDaemon {
@@ -108,7 +110,7 @@ export class FakeDaemon {
   private constructor(opts: FakeDaemonOptions) {
     this.opts = opts;
     this.dir = mkdtempSync(join(tmpdir(), 'pqg-webui-daemon-'));
-    this.socketPath = join(this.dir, 'run', 'control.sock');
+    this.socketPath = opts.socketPath ?? join(this.dir, 'run', 'control.sock');
   }
 
   static async start(opts: FakeDaemonOptions = {}): Promise<FakeDaemon> {

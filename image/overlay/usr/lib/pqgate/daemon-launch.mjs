@@ -1,110 +1,11 @@
-// The image's daemon entry point (started by `service daemon` from inittab).
+// The image's daemon entry point (started by `service daemon` from inittab):
 //
 //   node daemon-launch.mjs --config FILE     file mode (/data/pqgate.json provisioned)
 //   node daemon-launch.mjs --db FILE         store mode: the configuration database
 //
-// It is `pqgate daemon` (firmware/appliance: control socket, web admin socket
-// for group pqgate-web, configuration store) plus the data-plane choice the
-// image needs: unless the configuration names a data plane, the kernel's XFRM
-// is used when this kernel does ESP (probeKernelXfrm), else the daemon's
-// default. PQGATE_DATAPLANE=kernel|default overrides. Once `pqgate daemon`
-// selects the kernel data plane itself, this file reduces to that command.
-import { resolve } from 'node:path';
+// `pqgate daemon` plus the kernel data-plane choice and the upgrade database
+// preparation: firmware/appliance/image-daemon.ts, run from its bundle
+// lib/daemon.cjs with its V8 code cache (lib/run.cjs, docs/image.md "Node start-up").
+import { createRequire } from 'node:module';
 
-const APP = new URL('./dist/firmware/', import.meta.url);
-const imp = (p) => import(new URL(p, APP).href);
-const { loadConfigFile, ConfigValidationError } = await imp('config/schema.js');
-const { Logger, isLogLevel } = await imp('log.js');
-const { startAppliance } = await imp('appliance/launch.js');
-const { createKernelDataPlane, probeKernelXfrm } = await imp('dataplane/xfrm/index.js');
-
-const WEB_SOCKET = '/run/pqgate-web/web.sock';
-
-const args = process.argv.slice(2);
-const arg = (name) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const file = arg('--config');
-const db = arg('--db');
-if ((file === undefined) === (db === undefined)) {
-  process.stderr.write('usage: daemon-launch.mjs --config FILE | --db FILE\n');
-  process.exit(2);
-}
-
-let config;
-if (file !== undefined) {
-  try {
-    config = loadConfigFile(file, { env: process.env });
-  } catch (e) {
-    process.stderr.write(`${file}: ${e instanceof ConfigValidationError ? e.message : e}\n`);
-    process.exit(1);
-  }
-}
-const level = process.env.PQGATE_LOG_LEVEL;
-const logger = new Logger({ level: isLogLevel(level) ? level : (config?.logLevel ?? 'info'), format: 'text', sink: (l) => process.stdout.write(l + '\n') });
-
-let dataPlane;
-const want = process.env.PQGATE_DATAPLANE ?? (config?.dataPlane ? 'default' : 'auto');
-if (want === 'kernel' || want === 'auto') {
-  const probe = probeKernelXfrm();
-  if (probe.ok || want === 'kernel') {
-    dataPlane = createKernelDataPlane({ onError: (e) => logger.warn('kernel data plane', { error: e }) });
-    // Interface settings of route-based tunnels (the daemon applies them only to its userspace data plane).
-    for (const t of config?.tunnels ?? []) {
-      const o = {};
-      if (t.mode === 'route' && t.insideAddr !== undefined) o.insideAddr = t.insideAddr;
-      if (t.mtu !== undefined) o.mtu = t.mtu;
-      await dataPlane.setTunnelOptions(t.name, o);
-    }
-    logger.info('kernel XFRM data plane selected', probe.reasons.length ? { notes: probe.reasons } : undefined);
-  } else {
-    logger.info('kernel cannot do ESP; using the default data plane', { reasons: probe.reasons });
-  }
-}
-
-// Upgrades (firmware/upgrade/device-boot.ts): a trial slot snapshots the
-// configuration database before its migrations run; a slot that finds the
-// database newer than its schema (rolled back after an upgrade migrated it)
-// restores that snapshot. Never fatal: the daemon starts either way.
-if (db !== undefined) {
-  try {
-    const { imageSlotBackend } = await imp('upgrade/device-image.js');
-    const { prepareDatabase } = await imp('upgrade/device-boot.js');
-    const { SCHEMA_VERSION } = await imp('store/schema.js');
-    const backend = imageSlotBackend();
-    if (backend) prepareDatabase(backend, resolve(db), SCHEMA_VERSION, (m) => logger.info(m));
-  } catch (e) {
-    logger.error('upgrade database preparation failed', { error: e });
-  }
-}
-
-const app = await startAppliance({
-  logger,
-  env: process.env,
-  // Output goes to syslog through the service's pipe already.
-  syslog: 'off',
-  appliance: true,
-  webSocket: WEB_SOCKET,
-  webGroupName: 'pqgate-web',
-  ...(db !== undefined ? { db: resolve(db) } : { config, configPath: resolve(file) }),
-  ...(dataPlane ? { dataPlane, forceEncap: false } : {}),
-  levelOverridden: isLogLevel(level),
-});
-
-let stopping = false;
-const stop = (sig) => {
-  if (stopping) process.exit(1);
-  stopping = true;
-  logger.info(`${sig} received`);
-  app.stop(sig).then(
-    () => process.exit(0),
-    (e) => {
-      logger.error('shutdown failed', { error: e });
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.on('SIGHUP', () => app.reconcile('SIGHUP').catch((e) => logger.error('reload failed; keeping the running configuration', { error: e })));
+await createRequire(import.meta.url)('./lib/run.cjs').main('daemon');

@@ -1,38 +1,8 @@
-// Once per boot (inittab `once` → `service upgrade-boot`): the device side of
-// firmware upgrades (firmware/upgrade/device-boot.ts, docs/upgrade.md).
-//  - trial slot: health gate (daemon on its control socket, web admin on 443,
-//    probed tunnels up) → bless + raise the downgrade floor + 'committed';
-//    failure → gate report on /data, then reboot so systemd-boot counts down;
-//  - old slot after a fallback: record 'rolled-back' with the reason.
-// Gate timeout: pqgate.gate_timeout=SECONDS on the kernel command line
-// (default 300: TCG emulation needs most of it, hardware a fraction).
-import { readFileSync } from 'node:fs';
+// Once per boot (`service upgrade-boot` from inittab, only when the shell
+// found something to do): the device side of firmware upgrades — health gate
+// and bless on a trial slot, rollback record after a fallback, clean-up of
+// interrupted writes (firmware/upgrade/image-boot.ts, docs/upgrade-device.md),
+// run from its bundle lib/upgrade-boot.cjs (lib/run.cjs).
+import { createRequire } from 'node:module';
 
-const APP = new URL('./dist/firmware/', import.meta.url);
-const imp = (p) => import(new URL(p, APP).href);
-const { imageSlotBackend, imageGateChecks } = await imp('upgrade/device-image.js');
-const { bootCheck } = await imp('upgrade/device-boot.js');
-const { runHealthGate } = await imp('upgrade/health-gate.js');
-
-const log = (m) => process.stdout.write(`pqgate-upgrade: ${m}\n`);
-const cmdline = readFileSync('/proc/cmdline', 'utf8');
-const t = /(?:^|\s)pqgate\.gate_timeout=(\d{1,5})(?:\s|$)/.exec(cmdline)?.[1];
-const timeoutMs = (t ? Number(t) : 300) * 1000;
-
-const backend = imageSlotBackend();
-if (!backend) {
-  log('not booted from a firmware slot with a mounted ESP: nothing to do');
-  // Stay: init's `once` does not restart us, and the service's log pipe wants a clean end.
-  process.exit(0);
-}
-try {
-  const r = await bootCheck(backend, () => runHealthGate(imageGateChecks(), { timeoutMs, intervalMs: 2000 }), log);
-  log(`boot check: ${r.action}${'reason' in r ? ` (${r.reason})` : ''}${'version' in r ? ` ${r.version}` : ''}`);
-  if (r.action === 'reboot') {
-    log('rebooting: the boot counter decides whether this slot gets another try');
-    await backend.reboot();
-  }
-} catch (e) {
-  log(`boot check failed: ${e?.stack ?? e}`);
-  process.exit(1);
-}
+await createRequire(import.meta.url)('./lib/run.cjs').main('upgrade-boot');

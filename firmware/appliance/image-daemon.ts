@@ -1,0 +1,118 @@
+/**
+ * The firmware image's daemon entry point (`service daemon` from inittab runs
+ * /usr/lib/pqgate/daemon-launch.mjs, which starts this from the image's
+ * bundle; docs/image.md "Node start-up").
+ *
+ *   daemon-launch.mjs --config FILE     file mode (/data/pqgate.json provisioned)
+ *   daemon-launch.mjs --db FILE         store mode: the configuration database
+ *
+ * It is `pqgate daemon` (firmware/appliance: control socket, web admin socket
+ * for group pqgate-web, configuration store) plus the data-plane choice the
+ * image needs: unless the configuration names a data plane, the kernel's XFRM
+ * is used when this kernel does ESP (probeKernelXfrm), else the daemon's
+ * default. PQGATE_DATAPLANE=kernel|default overrides.
+ */
+import { resolve } from 'node:path';
+import { loadConfigFile, ConfigValidationError } from '../config/schema.js';
+import type { DaemonConfig } from '../config/types.js';
+import { Logger, isLogLevel } from '../log.js';
+import { startAppliance } from './launch.js';
+import { createKernelDataPlane, probeKernelXfrm, type XfrmDataPlane } from '../dataplane/xfrm/index.js';
+import { imageSlotBackend } from '../upgrade/device-image.js';
+import { prepareDatabase } from '../upgrade/device-boot.js';
+import { SCHEMA_VERSION } from '../store/schema.js';
+
+const WEB_SOCKET = '/run/pqgate-web/web.sock';
+
+export interface ImageDaemonHooks {
+  /** Called once the control socket answers (the bundle runner writes its code cache then). */
+  onReady?: () => void;
+}
+
+export async function imageDaemonMain(args: string[] = process.argv.slice(2), hooks: ImageDaemonHooks = {}): Promise<void> {
+  const arg = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const file = arg('--config');
+  const db = arg('--db');
+  if ((file === undefined) === (db === undefined)) {
+    process.stderr.write('usage: daemon-launch.mjs --config FILE | --db FILE\n');
+    process.exit(2);
+  }
+
+  let config: DaemonConfig | undefined;
+  if (file !== undefined) {
+    try {
+      config = loadConfigFile(file, { env: process.env });
+    } catch (e) {
+      process.stderr.write(`${file}: ${e instanceof ConfigValidationError ? e.message : String(e)}\n`);
+      process.exit(1);
+    }
+  }
+  const level = process.env.PQGATE_LOG_LEVEL;
+  const logger = new Logger({ level: isLogLevel(level) ? level : (config?.logLevel ?? 'info'), format: 'text', sink: (l) => process.stdout.write(l + '\n') });
+
+  let dataPlane: XfrmDataPlane | undefined;
+  const want = process.env.PQGATE_DATAPLANE ?? (config?.dataPlane ? 'default' : 'auto');
+  if (want === 'kernel' || want === 'auto') {
+    const probe = probeKernelXfrm();
+    if (probe.ok || want === 'kernel') {
+      dataPlane = createKernelDataPlane({ onError: (e) => logger.warn('kernel data plane', { error: e }) });
+      // Interface settings of route-based tunnels (the daemon applies them only to its userspace data plane).
+      for (const t of config?.tunnels ?? []) {
+        const o: { insideAddr?: string; mtu?: number } = {};
+        if (t.mode === 'route' && t.insideAddr !== undefined) o.insideAddr = t.insideAddr;
+        if (t.mtu !== undefined) o.mtu = t.mtu;
+        await dataPlane.setTunnelOptions(t.name, o);
+      }
+      logger.info('kernel XFRM data plane selected', probe.reasons.length ? { notes: probe.reasons } : undefined);
+    } else {
+      logger.info('kernel cannot do ESP; using the default data plane', { reasons: probe.reasons });
+    }
+  }
+
+  // Upgrades (firmware/upgrade/device-boot.ts): a trial slot snapshots the
+  // configuration database before its migrations run; a slot that finds the
+  // database newer than its schema (rolled back after an upgrade migrated it)
+  // restores that snapshot. Never fatal: the daemon starts either way.
+  if (db !== undefined) {
+    try {
+      const backend = imageSlotBackend();
+      if (backend) prepareDatabase(backend, resolve(db), SCHEMA_VERSION, (m) => logger.info(m));
+    } catch (e) {
+      logger.error('upgrade database preparation failed', { error: e });
+    }
+  }
+
+  const app = await startAppliance({
+    logger,
+    env: process.env,
+    // Output goes to syslog through the service's pipe already.
+    syslog: 'off',
+    appliance: true,
+    webSocket: WEB_SOCKET,
+    webGroupName: 'pqgate-web',
+    ...(db !== undefined ? { db: resolve(db) } : { config: config!, configPath: resolve(file!) }),
+    ...(dataPlane ? { dataPlane, forceEncap: false } : {}),
+    levelOverridden: isLogLevel(level),
+  });
+  hooks.onReady?.();
+
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    logger.info(`${sig} received`);
+    app.stop(sig).then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error('shutdown failed', { error: e });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGHUP', () => void app.reconcile('SIGHUP').catch((e: unknown) => logger.error('reload failed; keeping the running configuration', { error: e })));
+}

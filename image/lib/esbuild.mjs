@@ -1,0 +1,76 @@
+// Bundle the image's Node.js programs into one CommonJS file each
+// (docs/image.md "Node start-up"): the daemon launcher, the web admin, the
+// upgrade boot check and the `pqgate` CLI, from the compiled dist/.
+//
+//   node image/lib/esbuild.mjs --dist DIR --out DIR [--minify]
+//
+// Why: the unbundled daemon is ~420 ES modules; resolving, reading and
+// linking them costs Node seconds under QEMU's TCG before any code runs. One
+// file per program is read once, and a CommonJS script can be compiled by
+// lib/run.cjs with a V8 code cache made at image build time (vm.Script
+// cachedData), which ES modules cannot use before Node's own compile cache
+// has been written at some process exit.
+//
+// Native addons and better-sqlite3 (which finds its addon through the
+// `bindings` package at run time) stay external: node_modules keeps them.
+// `import.meta.url` becomes the bundle's own file URL, so code that looks for
+// package.json, native/ or webui/static by walking up from its module finds
+// them from /usr/lib/pqgate/lib. No source maps: stack traces name the bundle
+// and its (unminified, unless --minify) function names.
+import { build } from 'esbuild';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const args = process.argv.slice(2);
+const opt = (n) => {
+  const i = args.indexOf(n);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const dist = resolve(opt('--dist') ?? 'dist');
+const out = resolve(opt('--out') ?? 'dist/image-bundles');
+const minify = args.includes('--minify');
+
+// name → [module under dist, entry code]. Every bundle exports main(): it reads
+// process.argv.slice(2) like the program it replaces.
+const ENTRIES = {
+  daemon: ['firmware/appliance/image-daemon.js', (m) => `export { imageDaemonMain as main } from ${m};`],
+  'upgrade-boot': ['firmware/upgrade/image-boot.js', (m) => `export { upgradeBootMain as main } from ${m};`],
+  web: ['webui/server.js', (m) => `export { main } from ${m};`],
+  cli: [
+    'firmware/cli.js',
+    (m) => `import { main as cli } from ${m};
+export async function main() {
+  const code = await cli(process.argv.slice(2));
+  process.exitCode = code;
+  // As firmware/cli.ts does when run directly: do not hang on a leaked handle.
+  setTimeout(() => process.exit(code), 2000).unref();
+}`,
+  ],
+};
+
+const sizes = {};
+for (const [name, [rel, entry]] of Object.entries(ENTRIES)) {
+  const mod = join(dist, rel);
+  if (!existsSync(mod)) {
+    if (name === 'web') continue; // a build without the web admin
+    throw new Error(`${mod} missing (the TypeScript build failed?)`);
+  }
+  const outfile = join(out, `${name}.cjs`);
+  await build({
+    stdin: { contents: entry(JSON.stringify(mod)), resolveDir: dist, sourcefile: `image-${name}-entry.js`, loader: 'js' },
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'cjs',
+    outfile,
+    external: ['better-sqlite3', '*.node'],
+    define: { 'import.meta.url': '__pqgate_bundle_url' },
+    banner: { js: `'use strict';\nconst __pqgate_bundle_url = require('node:url').pathToFileURL(__filename).href;` },
+    legalComments: 'eof',
+    minify,
+    keepNames: minify,
+    logLevel: 'error',
+  });
+  sizes[name] = statSync(outfile).size;
+}
+process.stdout.write(Object.entries(sizes).map(([n, s]) => `${n}.cjs ${(s / 1024).toFixed(0)} KiB`).join(', ') + (minify ? ' (minified)' : '') + '\n');
