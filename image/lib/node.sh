@@ -146,10 +146,12 @@ smoke_test() {
     const req = createRequire(app + "/package.json");
     const tun = req(app + "/native/build/Release/pqtun.node");
     if (typeof tun.setUdpEncap !== "function") throw new Error("pqtun addon incomplete");
+    // The IKE crypto fast path (firmware/crypto/native.ts) and which X25519 this board node gives it.
+    for (const f of ["hmac", "prfPlus", "skAeadNew", "x25519Derive"]) if (typeof tun[f] !== "function") throw new Error("pqtun addon: no " + f);
     const Database = req("better-sqlite3");
     const db = new Database(":memory:");
     const v = db.prepare("select sqlite_version() as v").get().v;
-    console.log(`node ${process.version} ${process.arch} sqlite ${v}`);
+    console.log(`node ${process.version} ${process.arch} sqlite ${v} x25519 ${tun.x25519Impl}`);
   ' "$r/usr/lib/pqgate" 2>&1) || die "smoke test failed: $out"
   info "smoke test: $out"
   out=$("${run[@]}" "$r/usr/lib/pqgate/lib/run.cjs" cli check-config "$r/etc/pqgate/default.json" 2>&1) || die "smoke test (pqgate check-config) failed: $out"
