@@ -66,6 +66,11 @@ done
 OUT="$IMAGE_DIR/out/$BOARD"
 BUILD="$OUT/build"
 BUILD_ID=$(date -u +%Y%m%dT%H%M%SZ)-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo nogit)
+# `npm run image` exports the npm configuration as npm_config_*; a `nodedir`
+# there (e.g. /usr for the host's node headers) would make node-gyp build the
+# addons against the build machine's Node instead of the board's (the smoke
+# test then fails with a NODE_MODULE_VERSION mismatch).
+unset npm_config_nodedir
 export BOARD BOARD_DIR BOARD_JSON ARCH TRIPLET INTERP KPKG KREL OUT BUILD BUILD_ID
 mkdir -p "$OUT" "$BUILD" "$CACHE"
 
