@@ -22,10 +22,12 @@
  *
  * Options: --runs N (3) --keep-disk-runs M (1) --timeout S (per boot, 300)
  *          --workdir DIR (test-artifacts/bench-boot/<board>-<time>) --keep (leave the disks) --json
+ *          --until MILESTONE (stop each boot there: quick A/B runs of the early phases)
+ * Each run directory gets timeline.txt: every serial line with its arrival time.
  * Needs the image built (npm run image -- --board B). Not root-only, but the
  * image files are root's after a build.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { request } from 'node:https';
 import { join } from 'node:path';
@@ -58,6 +60,8 @@ export interface BootRun {
   /** HTTP status of the first web answer. */
   webStatus?: number;
   qemuCpuMs: number;
+  /** QEMU's CPU time (ms) when each milestone was seen (sampled every 50 ms): less sensitive to host load than wall time. */
+  cpuMs: Partial<Record<BootMilestone, number>>;
   /** 1-minute load average when the run started and when it ended. */
   loadStart: number;
   loadEnd: number;
@@ -126,31 +130,54 @@ function waitWeb(vm: Vm, port: number, deadlineMs: number, stop: { stopped: bool
   });
 }
 
-async function bootOnce(vm: Vm, port: number, kind: BootRun['kind'], timeoutMs: number): Promise<BootRun> {
+async function bootOnce(vm: Vm, port: number, kind: BootRun['kind'], timeoutMs: number, until: BootMilestone): Promise<BootRun> {
   const loadStart = loadavg()[0]!;
   const from = vm.mark();
   vm.start();
   const stop = { stopped: false };
-  const run: BootRun = { kind, ms: {}, qemuCpuMs: 0, loadStart, loadEnd: 0 };
+  const run: BootRun = { kind, ms: {}, qemuCpuMs: 0, cpuMs: {}, loadStart, loadEnd: 0 };
+  const last = until === 'web' ? 'daemon' : until;
+  // QEMU's CPU time at each serial milestone, as soon as its line has arrived.
+  let scanned = from;
+  const sampler = setInterval(() => {
+    const pid = vm.pid();
+    if (!pid) return;
+    const lines = vm.lines;
+    if (scanned >= lines.length) return;
+    const cpu = pidCpuMs(pid);
+    for (; scanned < lines.length; scanned++) {
+      for (const [k, re] of Object.entries(MILESTONES) as [BootMilestone, RegExp][]) {
+        if (run.cpuMs[k] === undefined && re.test(lines[scanned]!.text)) run.cpuMs[k] = cpu;
+      }
+    }
+  }, 50);
   try {
     const [web] = await Promise.all([
-      waitWeb(vm, port, timeoutMs, stop),
-      vm.waitFor(MILESTONES.daemon, timeoutMs, from).catch((e: Error) => {
+      until === 'web' ? waitWeb(vm, port, timeoutMs, stop) : Promise.resolve({ at: -1, status: 0 }),
+      vm.waitFor(MILESTONES[last], timeoutMs, from).catch((e: Error) => {
         run.error = e.message;
       }),
     ]);
     const pid = vm.pid();
     run.qemuCpuMs = pid ? pidCpuMs(pid) : 0;
+    if (until !== 'web') run.cpuMs[until] ??= run.qemuCpuMs;
     Object.assign(run.ms, bootTimes(vm, from));
-    if (web) {
+    if (web && web.at >= 0) {
       run.ms.web = web.at;
+      run.cpuMs.web = run.qemuCpuMs;
       run.webStatus = web.status;
-    } else run.error ??= `the web admin did not answer HTTPS within ${timeoutMs} ms`;
+    } else if (until === 'web') run.error ??= `the web admin did not answer HTTPS within ${timeoutMs} ms`;
     const init = vm.lines.slice(from).find((l) => MILESTONES.init.test(l.text));
     const up = init && /stage 1 at ([\d.]+)s/.exec(init.text);
     if (up) run.kernelAtInitS = Number(up[1]);
+    // Every serial line with its arrival time: where a phase's time goes.
+    appendFileSync(
+      join(vm.dir, 'timeline.txt'),
+      `=== ${kind} boot ${new Date().toISOString()}\n` + vm.lines.slice(from).map((l) => `${(l.at / 1000).toFixed(3).padStart(8)} ${l.text}`).join('\n') + '\n',
+    );
   } finally {
     stop.stopped = true;
+    clearInterval(sampler);
   }
   run.loadEnd = loadavg()[0]!;
   return run;
@@ -158,7 +185,8 @@ async function bootOnce(vm: Vm, port: number, kind: BootRun['kind'], timeoutMs: 
 
 /** Clean power-off through the test console (rcK unmounts /data), then wait for QEMU to exit. */
 async function powerOff(vm: Vm): Promise<void> {
-  await vm.exec('(sleep 0.3; poweroff) >/dev/null 2>&1 &', 30_000);
+  // exec() waits for the guest's test-console shell (started with the services), so this also works after --until.
+  await vm.exec('(sleep 0.3; poweroff) >/dev/null 2>&1 &', 180_000);
   await vm.waitExit(120_000);
 }
 
@@ -169,6 +197,8 @@ export interface BenchOptions {
   timeoutMs: number;
   workDir: string;
   keep: boolean;
+  /** Stop each boot at this milestone (quick A/B runs of the early phases). */
+  until?: BootMilestone;
   log?: (line: string) => void;
 }
 
@@ -190,14 +220,14 @@ export async function benchBoot(o: BenchOptions): Promise<{ board: BoardName; ru
       vms.push(vm);
       vm.prepare();
       argv = vm.argv();
-      const r = await bootOnce(vm, port, 'fresh', o.timeoutMs);
+      const r = await bootOnce(vm, port, 'fresh', o.timeoutMs, o.until ?? 'web');
       runs.push(r);
       o.log?.(formatRun(`fresh ${i}`, r));
       const last = i === o.runs;
       if (last && o.keepDiskRuns > 0 && !r.error) {
         for (let k = 1; k <= o.keepDiskRuns; k++) {
           await powerOff(vm);
-          const rr = await bootOnce(vm, port, 'reboot', o.timeoutMs);
+          const rr = await bootOnce(vm, port, 'reboot', o.timeoutMs, o.until ?? 'web');
           runs.push(rr);
           o.log?.(formatRun(`reboot ${k}`, rr));
           if (rr.error) break;
@@ -240,7 +270,7 @@ export function summarize(runs: readonly BootRun[], kind: BootRun['kind']): { mi
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench:boot: ${msg}\n`);
-  process.stderr.write('usage: npm run bench:boot -- --board x86_64|arm64 [--runs N] [--keep-disk-runs M] [--timeout S] [--workdir DIR] [--keep] [--json]\n');
+  process.stderr.write('usage: npm run bench:boot -- --board x86_64|arm64 [--runs N] [--keep-disk-runs M] [--timeout S] [--until MILESTONE] [--workdir DIR] [--keep] [--json]\n');
   process.exit(2);
 }
 
@@ -253,6 +283,7 @@ async function main(): Promise<number> {
   let workDir: string | undefined;
   let keep = false;
   let json = false;
+  let until: BootMilestone = 'web';
   const num = (a: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) usage(`${a} needs an integer ≥ ${min}`);
@@ -269,6 +300,11 @@ async function main(): Promise<number> {
     else if (a === '--timeout') timeoutS = num(a, args[++i], 10);
     else if (a === '--workdir') workDir = args[++i] ?? usage('--workdir needs a value');
     else if (a === '--keep') keep = true;
+    else if (a === '--until') {
+      const m = args[++i] as BootMilestone | undefined;
+      if (!m || !(BOOT_MILESTONES as readonly string[]).includes(m)) usage(`--until one of ${BOOT_MILESTONES.join(', ')}`);
+      until = m;
+    }
     else if (a === '--json') json = true;
     else if (a === '-h' || a === '--help') usage();
     else usage(`unknown argument ${a}`);
@@ -280,7 +316,7 @@ async function main(): Promise<number> {
     process.stdout.write(`seconds since QEMU start; init@k = kernel uptime at /init; qemuCPU = QEMU's CPU seconds up to "web"; load = 1-min load average start→end\n`);
     process.stdout.write(formatHeader() + '\n');
   }
-  const res = await benchBoot({ board, runs, keepDiskRuns, timeoutMs: timeoutS * 1000, workDir: dir, keep, ...(json ? {} : { log: (l: string) => process.stdout.write(l + '\n') }) });
+  const res = await benchBoot({ board, runs, keepDiskRuns, timeoutMs: timeoutS * 1000, workDir: dir, keep, until, ...(json ? {} : { log: (l: string) => process.stdout.write(l + '\n') }) });
   const fresh = summarize(res.runs, 'fresh');
   const reboot = summarize(res.runs, 'reboot');
   if (json) {
@@ -291,7 +327,7 @@ async function main(): Promise<number> {
       ['reboot', reboot],
     ] as const) {
       if (sm.n === 0) continue;
-      const r: BootRun = { kind: label, ms: sm.milestones, qemuCpuMs: median(res.runs.filter((x) => x.kind === label).map((x) => x.qemuCpuMs)) ?? 0, loadStart: NaN, loadEnd: NaN };
+      const r: BootRun = { kind: label, ms: sm.milestones, qemuCpuMs: median(res.runs.filter((x) => x.kind === label).map((x) => x.qemuCpuMs)) ?? 0, cpuMs: {}, loadStart: NaN, loadEnd: NaN };
       process.stdout.write(formatRun(`median(${sm.n})`, r).replace(/NaN→NaN/, '') + `  [${label}]\n`);
       process.stdout.write(`  phases ${label}: ${BOOT_PHASES.map((p) => `${p.name} ${s(sm.phases[p.name])}`).join(', ')}\n`);
     }

@@ -45,7 +45,7 @@ BOARD_JSON="$BOARD_DIR/board.json"
 [[ -f "$BOARD_JSON" ]] || die "unknown board $BOARD ($(ls "$IMAGE_DIR/boards" | tr '\n' ' '))"
 [[ $(id -u) -eq 0 ]] || die "run as root (files in the image must be owned by root)"
 
-for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio gzip; do
+for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio zstd; do
   command -v "$t" >/dev/null || die "$t not found: run bash image/setup-host.sh"
 done
 
