@@ -108,11 +108,11 @@ function probeHttps(port: number, timeoutMs: number): Promise<number | undefined
  * intervalMs (overlapping, at most 16 in flight). Resolves with the ms since
  * vm start when the first response arrived.
  */
-function waitWeb(vm: Vm, port: number, deadlineMs: number, stop: { stopped: boolean }): Promise<{ at: number; status: number } | undefined> {
+function waitWeb(vm: Vm, port: number, deadlineMs: number, stop: { stopped: boolean }): Promise<{ at: number; status: number; cpuMs: number } | undefined> {
   return new Promise((resolve) => {
     let inFlight = 0;
     let done = false;
-    const finish = (r: { at: number; status: number } | undefined) => {
+    const finish = (r: { at: number; status: number; cpuMs: number } | undefined) => {
       if (done) return;
       done = true;
       clearInterval(timer);
@@ -124,7 +124,8 @@ function waitWeb(vm: Vm, port: number, deadlineMs: number, stop: { stopped: bool
       inFlight++;
       void probeHttps(port, 3000).then((status) => {
         inFlight--;
-        if (status !== undefined) finish({ at: vm.elapsed(), status });
+        const pid = vm.pid();
+        if (status !== undefined) finish({ at: vm.elapsed(), status, cpuMs: pid ? pidCpuMs(pid) : 0 });
       });
     }, 200);
   });
@@ -153,20 +154,21 @@ async function bootOnce(vm: Vm, port: number, kind: BootRun['kind'], timeoutMs: 
   }, 50);
   try {
     const [web] = await Promise.all([
-      until === 'web' ? waitWeb(vm, port, timeoutMs, stop) : Promise.resolve({ at: -1, status: 0 }),
+      until === 'web' ? waitWeb(vm, port, timeoutMs, stop) : Promise.resolve({ at: -1, status: 0, cpuMs: 0 }),
       vm.waitFor(MILESTONES[last], timeoutMs, from).catch((e: Error) => {
         run.error = e.message;
       }),
     ]);
     const pid = vm.pid();
-    run.qemuCpuMs = pid ? pidCpuMs(pid) : 0;
-    if (until !== 'web') run.cpuMs[until] ??= run.qemuCpuMs;
+    if (until !== 'web') run.cpuMs[until] ??= pid ? pidCpuMs(pid) : 0;
     Object.assign(run.ms, bootTimes(vm, from));
     if (web && web.at >= 0) {
       run.ms.web = web.at;
-      run.cpuMs.web = run.qemuCpuMs;
+      run.cpuMs.web = web.cpuMs;
       run.webStatus = web.status;
     } else if (until === 'web') run.error ??= `the web admin did not answer HTTPS within ${timeoutMs} ms`;
+    // QEMU's CPU time up to the last milestone reached.
+    run.qemuCpuMs = run.cpuMs[until] ?? run.cpuMs.daemon ?? (pid ? pidCpuMs(pid) : 0);
     const init = vm.lines.slice(from).find((l) => MILESTONES.init.test(l.text));
     const up = init && /stage 1 at ([\d.]+)s/.exec(init.text);
     if (up) run.kernelAtInitS = Number(up[1]);
