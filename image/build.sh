@@ -45,7 +45,7 @@ BOARD_JSON="$BOARD_DIR/board.json"
 [[ -f "$BOARD_JSON" ]] || die "unknown board $BOARD ($(ls "$IMAGE_DIR/boards" | tr '\n' ' '))"
 [[ $(id -u) -eq 0 ]] || die "run as root (files in the image must be owned by root)"
 
-for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio gzip; do
+for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio zstd; do
   command -v "$t" >/dev/null || die "$t not found: run bash image/setup-host.sh"
 done
 
@@ -66,6 +66,11 @@ done
 OUT="$IMAGE_DIR/out/$BOARD"
 BUILD="$OUT/build"
 BUILD_ID=$(date -u +%Y%m%dT%H%M%SZ)-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo nogit)
+# `npm run image` exports the npm configuration as npm_config_*; a `nodedir`
+# there (e.g. /usr for the host's node headers) would make node-gyp build the
+# addons against the build machine's Node instead of the board's (the smoke
+# test then fails with a NODE_MODULE_VERSION mismatch).
+unset npm_config_nodedir
 export BOARD BOARD_DIR BOARD_JSON ARCH TRIPLET INTERP KPKG KREL OUT BUILD BUILD_ID
 mkdir -p "$OUT" "$BUILD" "$CACHE"
 

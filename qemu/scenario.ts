@@ -78,10 +78,17 @@ export function freePort(proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
   });
 }
 
-/** Boot milestones on the serial console. */
+/**
+ * Boot milestones on the serial console, in boot order: the firmware hands
+ * over to the boot loader (BdsDxe), the loader has read the kernel and
+ * initramfs and started the kernel's EFI stub, the kernel runs /init
+ * (stage 1 prints its first line), the root filesystem is mounted, rcS is
+ * done, the daemon's control socket is up.
+ */
 export const MILESTONES = {
   firmware: /BdsDxe: (loading|starting) Boot|EFI stub:/,
   kernel: /EFI stub: |Booting Linux|Linux version/,
+  init: /pqgate-initramfs: stage 1/,
   rootfs: /pqgate-initramfs: slot [ab]: root filesystem/,
   system: /pqgate-init: system ready/,
   daemon: /control socket ready|\binfo\s+ready\b/,

@@ -271,6 +271,31 @@ export class Vm {
     return this.proc !== undefined;
   }
 
+  /** QEMU's process id while it runs (its CPU time is in /proc/<pid>/stat). */
+  pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /**
+   * Wait for QEMU to exit by itself (the guest powered off), then close the
+   * serial log; start() may be called again on the same disk afterwards.
+   */
+  async waitExit(timeoutMs: number): Promise<number | null> {
+    if (!this.proc || !this.exited) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([
+      this.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new VmError(this.name, `QEMU still running ${timeoutMs} ms after power-off (log: ${this.serialLog})`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    this.con?.destroy();
+    this.con = undefined;
+    await new Promise<void>((r) => (this.log ? this.log.end(r) : r()));
+    this.log = undefined;
+    return code;
+  }
+
   /** Stop QEMU (SIGTERM, then SIGKILL). The guest gets no shutdown: like pulling the plug. */
   async kill(): Promise<void> {
     this.con?.destroy();
