@@ -415,7 +415,7 @@ static int noise(kem_scratch *sc, int16_t *f, int eta, int n, int add) {
 }
 
 /* K-PKE.KeyGen (Algorithm 13) + Algorithm 16's dk layout; d‖z = seed. */
-static int kem_keygen(kem_scratch *sc, const kem_params *p, const unsigned char *seed, unsigned char *ek, unsigned char *dk) {
+static int kem_keygen(kem_scratch *sc, const kem_params *p, const unsigned char *seed, unsigned char *ek, unsigned char *dk, int16_t *aT) {
   int k = p->k, i, j;
   memcpy(sc->gin, seed, 32);
   memcpy(sc->z, seed + 32, 32);
@@ -447,20 +447,31 @@ static int kem_keygen(kem_scratch *sc, const kem_params *p, const unsigned char 
   memcpy(dk + 384 * k, ek, p->ek); /* dk = dk_PKE ‖ ek ‖ H(ek) ‖ z (Algorithm 16 line 3) */
   if (!pq_keccak(sc->env, K_SHA3_256, ek, p->ek, NULL, 0, dk + 768 * k + 32, 0)) return 0;
   memcpy(dk + 768 * k + 64, sc->z, 32);
+  if (aT != NULL) /* Âᵀ for later decaps (public: a function of ρ) */
+    for (i = 0; i < k; i++)
+      for (j = 0; j < k; j++) memcpy(aT + (k * i + j) * N, sc->a + (k * j + i) * N, N * sizeof(int16_t));
   return 1;
 }
 
-/* K-PKE.Encrypt (Algorithm 14): t̂ in sc->t, m in gin[0..32], r in sig[0..32]. */
-static int kpke_encrypt(kem_scratch *sc, const kem_params *p, const unsigned char *ek, unsigned char *ct) {
+/*
+ * K-PKE.Encrypt (Algorithm 14): t̂ in sc->t, m in gin[0..32], r in sig[0..32].
+ * aT: Âᵀ for ek's ρ kept by the caller since keygen (kem.ts rememberMatrix),
+ * saving the k² SampleNTT of the decaps re-encryption; NULL: expand from ρ.
+ */
+static int kpke_encrypt(kem_scratch *sc, const kem_params *p, const unsigned char *ek, const int16_t *aT, unsigned char *ct) {
   int k = p->k, i, j;
-  memcpy(sc->seed, ek + 384 * k, 32);
-  if (!expand_matrix(sc, k, 1)) return 0;
+  const int16_t *a = sc->a;
+  if (aT != NULL) a = aT;
+  else {
+    memcpy(sc->seed, ek + 384 * k, 32);
+    if (!expand_matrix(sc, k, 1)) return 0;
+  }
   for (i = 0; i < k; i++) { /* ŷ (lines 9-12) */
     if (!noise(sc, sc->s + i * N, p->eta1, i, 0)) return 0;
     ntt(sc->s + i * N);
   }
   for (i = 0; i < k; i++) { /* u = NTT^-1(Âᵀ∘ŷ) + e1, compressed into c1 (lines 13-16, 19, 22) */
-    basemul_acc(sc->p1, sc->a + k * N * i, sc->s, k);
+    basemul_acc(sc->p1, a + k * N * i, sc->s, k);
     inv_ntt(sc->p1);
     if (!noise(sc, sc->p1, p->eta2, k + i, 1)) return 0;
     compress_encode(sc->p1, p->du, ct + 32 * p->du * i);
@@ -487,13 +498,13 @@ static int kem_encaps(kem_scratch *sc, const kem_params *p, const unsigned char 
   if (!pq_keccak(sc->env, K_SHA3_256, ek, p->ek, NULL, 0, sc->gin + 32, 0)) return 0;
   if (!pq_keccak(sc->env, K_SHA3_512, sc->gin, 64, NULL, 0, sc->g, 0)) return 0; /* (K, r) = G(m ‖ H(ek)) */
   memcpy(sc->sig, sc->g + 32, 32);
-  if (!kpke_encrypt(sc, p, ek, ct)) return 0;
+  if (!kpke_encrypt(sc, p, ek, NULL, ct)) return 0;
   memcpy(ss, sc->g, 32);
   return 1;
 }
 
 /* 1 ok, 0 hash failure, -1 dk fails the §7.3 hash check (nothing written). */
-static int kem_decaps(kem_scratch *sc, const kem_params *p, const unsigned char *ct, const unsigned char *dk, unsigned char *ss) {
+static int kem_decaps(kem_scratch *sc, const kem_params *p, const unsigned char *ct, const unsigned char *dk, const int16_t *aT, unsigned char *ss) {
   int k = p->k, i, j;
   const unsigned char *ek = dk + 384 * k, *h = dk + 768 * k + 32, *z = dk + 768 * k + 64;
   unsigned char diff = 0, mask;
@@ -518,7 +529,7 @@ static int kem_decaps(kem_scratch *sc, const kem_params *p, const unsigned char 
   if (!pq_keccak(sc->env, K_SHAKE256, z, 32, ct, p->ct, sc->kbar, 32)) return 0; /* K̄ = J(z ‖ c) */
   memcpy(sc->sig, sc->g + 32, 32);
   for (i = 0; i < k; i++) byte_decode(ek + 384 * i, 12, sc->t + i * N);
-  if (!kpke_encrypt(sc, p, ek, sc->ct2)) return 0; /* c' (line 9) */
+  if (!kpke_encrypt(sc, p, ek, aT, sc->ct2)) return 0; /* c' (line 9) */
   /* Lines 10-12: K' if c = c' else K̄, without a branch on the secret comparison. */
   for (i = 0; i < (int)p->ct; i++) diff |= ct[i] ^ sc->ct2[i];
   mask = (unsigned char)(((uint32_t)diff - 1) >> 8); /* 0xff if equal, 0 if not */
@@ -527,8 +538,8 @@ static int kem_decaps(kem_scratch *sc, const kem_params *p, const unsigned char 
 }
 
 /* Common argument handling: k and Uint8Arrays of exact lengths. */
-static int kem_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, kem_params *p, const char *usage) {
-  size_t argc = want;
+static int kem_args(napi_env env, napi_callback_info info, size_t want, size_t max, size_t *got, napi_value *argv, kem_params *p, const char *usage) {
+  size_t argc = max;
   int32_t k;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
   if (!tables_set) {
@@ -539,6 +550,7 @@ static int kem_args(napi_env env, napi_callback_info info, size_t want, napi_val
     type_error(env, usage);
     return 0;
   }
+  *got = argc;
   if (napi_get_value_int32(env, argv[0], &k) != napi_ok) {
     type_error(env, "k: expected 2, 3 or 4");
     return 0;
@@ -560,6 +572,20 @@ static int bytes_arg(napi_env env, napi_value v, size_t want, unsigned char **da
   return 1;
 }
 
+/* Optional Int16Array(k²·256) argument at argv[i] (undefined: none). 1 ok (maybe *aT = NULL), 0 thrown. */
+static int matrix_arg(napi_env env, size_t argc, napi_value *argv, size_t i, const kem_params *p, int16_t **aT) {
+  napi_valuetype t;
+  size_t len;
+  *aT = NULL;
+  if (argc <= i || napi_typeof(env, argv[i], &t) != napi_ok || t == napi_undefined) return 1;
+  if (!typed(env, argv[i], napi_int16_array, (void **)aT, &len, "aT: expected an Int16Array(k·k·256)")) return 0;
+  if (len != (size_t)(p->k * p->k * N)) {
+    range_error(env, "aT: expected an Int16Array(k·k·256)");
+    return 0;
+  }
+  return 1;
+}
+
 static napi_value kem_done(napi_env env, kem_scratch *sc, int r, unsigned char *o1, size_t n1, unsigned char *o2, size_t n2) {
   napi_value result;
   OPENSSL_cleanse(sc, sizeof *sc);
@@ -573,19 +599,22 @@ static napi_value kem_done(napi_env env, kem_scratch *sc, int r, unsigned char *
   return result;
 }
 
-/* mlkemKeygen(k, seed: d ‖ z (64), ek, dk) */
+/* mlkemKeygen(k, seed: d ‖ z (64), ek, dk, aT?): aT receives Âᵀ if given. */
 static napi_value n_kem_keygen(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   kem_params p;
   kem_scratch sc;
   unsigned char *seed, *ek, *dk;
-  if (!kem_args(env, info, 4, argv, &p, "mlkemKeygen(k, seed, ek, dk)")) return NULL;
+  int16_t *aT;
+  size_t argc;
+  if (!kem_args(env, info, 4, 5, &argc, argv, &p, "mlkemKeygen(k, seed, ek, dk, aT?)")) return NULL;
   if (!bytes_arg(env, argv[1], 64, &seed, "seed: expected a Uint8Array(64)") ||
       !bytes_arg(env, argv[2], p.ek, &ek, "ek: expected a Uint8Array(384k + 32)") ||
       !bytes_arg(env, argv[3], p.dk, &dk, "dk: expected a Uint8Array(768k + 96)"))
     return NULL;
+  if (!matrix_arg(env, argc, argv, 4, &p, &aT)) return NULL;
   sc.env = env;
-  return kem_done(env, &sc, kem_keygen(&sc, &p, seed, ek, dk), ek, p.ek, dk, p.dk);
+  return kem_done(env, &sc, kem_keygen(&sc, &p, seed, ek, dk, aT), ek, p.ek, dk, p.dk);
 }
 
 /* mlkemEncaps(k, ek, m (32), ct, ss (32)) -> false if ek fails the §7.2 modulus check. */
@@ -594,7 +623,8 @@ static napi_value n_kem_encaps(napi_env env, napi_callback_info info) {
   kem_params p;
   kem_scratch sc;
   unsigned char *ek, *m, *ct, *ss;
-  if (!kem_args(env, info, 5, argv, &p, "mlkemEncaps(k, ek, m, ct, ss)")) return NULL;
+  size_t argc;
+  if (!kem_args(env, info, 5, 5, &argc, argv, &p, "mlkemEncaps(k, ek, m, ct, ss)")) return NULL;
   if (!bytes_arg(env, argv[1], p.ek, &ek, "ek: expected a Uint8Array(384k + 32)") ||
       !bytes_arg(env, argv[2], 32, &m, "m: expected a Uint8Array(32)") ||
       !bytes_arg(env, argv[3], p.ct, &ct, "ct: expected a Uint8Array(ciphertext size)") ||
@@ -604,19 +634,26 @@ static napi_value n_kem_encaps(napi_env env, napi_callback_info info) {
   return kem_done(env, &sc, kem_encaps(&sc, &p, ek, m, ct, ss), ct, p.ct, ss, 32);
 }
 
-/* mlkemDecaps(k, ct, dk, ss (32)) -> false if dk fails the §7.3 hash check. */
+/*
+ * mlkemDecaps(k, ct, dk, ss (32), aT?) -> false if dk fails the §7.3 hash
+ * check. aT: Âᵀ from mlkemKeygen for this dk's ρ (the caller checks ρ; a
+ * wrong one only makes the re-encryption differ, i.e. implicit rejection).
+ */
 static napi_value n_kem_decaps(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   kem_params p;
   kem_scratch sc;
   unsigned char *ct, *dk, *ss;
-  if (!kem_args(env, info, 4, argv, &p, "mlkemDecaps(k, ct, dk, ss)")) return NULL;
+  int16_t *aT;
+  size_t argc;
+  if (!kem_args(env, info, 4, 5, &argc, argv, &p, "mlkemDecaps(k, ct, dk, ss, aT?)")) return NULL;
   if (!bytes_arg(env, argv[1], p.ct, &ct, "ct: expected a Uint8Array(ciphertext size)") ||
       !bytes_arg(env, argv[2], p.dk, &dk, "dk: expected a Uint8Array(768k + 96)") ||
       !bytes_arg(env, argv[3], 32, &ss, "ss: expected a Uint8Array(32)"))
     return NULL;
+  if (!matrix_arg(env, argc, argv, 4, &p, &aT)) return NULL;
   sc.env = env;
-  return kem_done(env, &sc, kem_decaps(&sc, &p, ct, dk, ss), ss, 32, NULL, 0);
+  return kem_done(env, &sc, kem_decaps(&sc, &p, ct, dk, aT, ss), ss, 32, NULL, 0);
 }
 
 napi_status mlkem_init(napi_env env, napi_value exports) {

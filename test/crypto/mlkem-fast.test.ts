@@ -350,8 +350,9 @@ describe('mlkem vs @noble/post-quantum', () => {
     expect(m).toEqual(new Uint8Array(32).fill(9));
   });
 
-  it('decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches (JS K-PKE)', () => {
-    setNativeMlKem(false); // the one-call native KEM re-expands Âᵀ itself
+  for (const oneCall of [false, true]) {
+  it(`decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches (${oneCall ? 'one-call native KEM if built' : 'JS K-PKE'})`, () => {
+    setNativeMlKem(oneCall ? undefined : false);
     onTestFinished(() => setNativeMlKem(undefined));
     for (const { ours, noble } of SETS) {
       const { publicKey, secretKey } = ours.keygen();
@@ -376,6 +377,7 @@ describe('mlkem vs @noble/post-quantum', () => {
       expect(toHex(ours.decapsulate(ct2.cipherText, secretKey))).toBe(toHex(ct2.sharedSecret));
     }
   });
+  }
 
   it('zeroes its secret-bearing scratch after each operation', () => {
     const { ours } = SETS[2]!;

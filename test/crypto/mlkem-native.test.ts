@@ -248,11 +248,39 @@ describe.skipIf(!built)('native ML-KEM: malformed arguments throw typed errors',
     expect(code(() => lib.mlkemDecaps(k, ct.subarray(0, 1087), dk, ss))).toBe('ERR_OUT_OF_RANGE');
     expect(code(() => lib.mlkemDecaps(k, ct, dk.subarray(1), ss))).toBe('ERR_OUT_OF_RANGE');
     expect(code(() => lib.mlkemDecaps(k, ct, dk, new Uint8Array(33)))).toBe('ERR_OUT_OF_RANGE');
+    // the optional Âᵀ argument
+    expect(code(() => lib.mlkemKeygen(k, seed, ek, dk, new Int16Array(9 * 256 - 1)))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => f.mlkemKeygen!(k, seed, ek, dk, new Uint8Array(9 * 512)))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(code(() => lib.mlkemDecaps(k, ct, dk, ss, new Int16Array(4 * 256)))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => f.mlkemDecaps!(k, ct, dk, ss, null))).toBe('ERR_INVALID_ARG_TYPE');
     // a valid call still works afterwards
     expect(lib.mlkemEncaps(k, ek, rand(32), ct, ss)).toBe(true);
     const out = new Uint8Array(32);
     expect(lib.mlkemDecaps(k, ct, dk, out)).toBe(true);
     expect(toHex(out)).toBe(toHex(ss));
+  });
+
+  it('Âᵀ from keygen: the transpose of the expanded matrix, and decaps with it equals decaps without', () => {
+    const lib = addon();
+    for (const { ours, k } of SETS) {
+      const ek = new Uint8Array(384 * k + 32);
+      const dk = new Uint8Array(768 * k + 96);
+      const aT = new Int16Array(k * k * 256);
+      lib.mlkemKeygen(k, rand(64), ek, dk, aT);
+      expect(aT.every((c) => c >= 0 && c < 3329)).toBe(true);
+      expect(aT.some((c) => c !== 0)).toBe(true);
+      const { cipherText, sharedSecret } = ours.encapsulate(ek);
+      const a = new Uint8Array(32);
+      const b = new Uint8Array(32);
+      expect(lib.mlkemDecaps(k, cipherText, dk, a, aT)).toBe(true);
+      expect(lib.mlkemDecaps(k, cipherText, dk, b)).toBe(true);
+      expect(toHex(a)).toBe(toHex(sharedSecret));
+      expect(toHex(b)).toBe(toHex(sharedSecret));
+      // a wrong matrix only changes c': implicit rejection, no crash
+      const c = new Uint8Array(32);
+      expect(lib.mlkemDecaps(k, cipherText, dk, c, new Int16Array(k * k * 256))).toBe(true);
+      expect(toHex(c)).not.toBe(toHex(sharedSecret));
+    }
   });
 
   it('the KEM wrappers keep their typed errors on the native path', () => {

@@ -161,11 +161,13 @@ export class MlKem {
     if (lib) {
       const ek = new Uint8Array(lengths.publicKey);
       const dk = new Uint8Array(lengths.secretKey);
+      const aT = new Int16Array(k * k * N);
       try {
-        lib.mlkemKeygen(k, s64, ek, dk);
+        lib.mlkemKeygen(k, s64, ek, dk, aT);
       } finally {
         if (own) s64.fill(0);
       }
+      this.expanded.set(dk, { rho: dk.slice(768 * k, 768 * k + 32), aT });
       return { publicKey: ek, secretKey: dk };
     }
     try {
@@ -329,7 +331,7 @@ export class MlKem {
     const lib = kemNative();
     if (lib) {
       const out = new Uint8Array(32);
-      if (!lib.mlkemDecaps(k, cipherText, secretKey, out)) throw new KeyExchangeError(`${params.name}: decapsulation key fails the FIPS 203 hash check`);
+      if (!lib.mlkemDecaps(k, cipherText, secretKey, out, this.recallMatrix(secretKey))) throw new KeyExchangeError(`${params.name}: decapsulation key fails the FIPS 203 hash check`);
       return out;
     }
     if (!this.checkDecapsulationKey(secretKey)) throw new KeyExchangeError(`${params.name}: decapsulation key fails the FIPS 203 hash check`);
