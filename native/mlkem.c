@@ -10,6 +10,9 @@
  *   mlkemNtt(f)        f: Int16Array(256), in place
  *   mlkemInvNtt(f)
  *   mlkemBasemulAcc(r, a, aOff, b, k)
+ *   mlkemKeygen(k, seed, ek, dk, aT?)   the whole KEM, see "the whole KEM" below
+ *   mlkemEncaps(k, ek, m, ct, ss)       -> false: ek fails the §7.2 modulus check
+ *   mlkemDecaps(k, ct, dk, ss, aT?)     -> false: dk fails the §7.3 hash check
  *
  * JS's Math.imul is a 32-bit wrapping multiply and Int16Array stores wrap
  * to 16 bits; here products are done in uint32 (defined wrap-around in C)

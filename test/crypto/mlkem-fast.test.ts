@@ -351,32 +351,32 @@ describe('mlkem vs @noble/post-quantum', () => {
   });
 
   for (const oneCall of [false, true]) {
-  it(`decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches (${oneCall ? 'one-call native KEM if built' : 'JS K-PKE'})`, () => {
-    setNativeMlKem(oneCall ? undefined : false);
-    onTestFinished(() => setNativeMlKem(undefined));
-    for (const { ours, noble } of SETS) {
-      const { publicKey, secretKey } = ours.keygen();
-      const { cipherText, sharedSecret } = noble.encapsulate(publicKey);
-      const cache = (ours as unknown as { expanded: WeakMap<Uint8Array, { rho: Uint8Array; aT: Int16Array }> }).expanded;
-      const entry = cache.get(secretKey)!;
-      expect(entry).toBeDefined();
-      // cached path and uncached path (a copy is a different object) agree with noble
-      expect(toHex(ours.decapsulate(cipherText, secretKey))).toBe(toHex(sharedSecret));
-      expect(toHex(ours.decapsulate(cipherText, secretKey.slice()))).toBe(toHex(sharedSecret));
-      // The cache really is used: a corrupted cached matrix breaks re-encryption,
-      // so decapsulation implicitly rejects.
-      const saved = entry.aT;
-      entry.aT = new Int16Array(saved.length);
-      expect(toHex(ours.decapsulate(cipherText, secretKey))).not.toBe(toHex(sharedSecret));
-      entry.aT = saved;
-      // Same dk object, overwritten with another valid key (other ρ): the
-      // remembered matrix must not be used, or re-encryption would fail.
-      const other = ours.keygen();
-      secretKey.set(other.secretKey);
-      const ct2 = noble.encapsulate(other.publicKey);
-      expect(toHex(ours.decapsulate(ct2.cipherText, secretKey))).toBe(toHex(ct2.sharedSecret));
-    }
-  });
+    it(`decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches (${oneCall ? 'one-call native KEM if built' : 'JS K-PKE'})`, () => {
+      setNativeMlKem(oneCall ? undefined : false);
+      onTestFinished(() => setNativeMlKem(undefined));
+      for (const { ours, noble } of SETS) {
+        const { publicKey, secretKey } = ours.keygen();
+        const { cipherText, sharedSecret } = noble.encapsulate(publicKey);
+        const cache = (ours as unknown as { expanded: WeakMap<Uint8Array, { rho: Uint8Array; aT: Int16Array }> }).expanded;
+        const entry = cache.get(secretKey)!;
+        expect(entry).toBeDefined();
+        // cached path and uncached path (a copy is a different object) agree with noble
+        expect(toHex(ours.decapsulate(cipherText, secretKey))).toBe(toHex(sharedSecret));
+        expect(toHex(ours.decapsulate(cipherText, secretKey.slice()))).toBe(toHex(sharedSecret));
+        // The cache really is used: a corrupted cached matrix breaks re-encryption,
+        // so decapsulation implicitly rejects.
+        const saved = entry.aT;
+        entry.aT = new Int16Array(saved.length);
+        expect(toHex(ours.decapsulate(cipherText, secretKey))).not.toBe(toHex(sharedSecret));
+        entry.aT = saved;
+        // Same dk object, overwritten with another valid key (other ρ): the
+        // remembered matrix must not be used, or re-encryption would fail.
+        const other = ours.keygen();
+        secretKey.set(other.secretKey);
+        const ct2 = noble.encapsulate(other.publicKey);
+        expect(toHex(ours.decapsulate(ct2.cipherText, secretKey))).toBe(toHex(ct2.sharedSecret));
+      }
+    });
   }
 
   it('zeroes its secret-bearing scratch after each operation', () => {
