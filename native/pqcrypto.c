@@ -234,6 +234,23 @@ const EVP_CIPHER *pq_aead_cipher(napi_env env, int alg) {
   return s->cipher[alg];
 }
 
+/*
+ * SHA3-256 / SHA3-512 / SHAKE128 / SHAKE256 (alg 4..7) of a | b into out, for
+ * native/mlkem.c (FIPS 203 §4.1 H, G, J, PRF, XOF). No exception thrown:
+ * returns 1 on success, 0 if the state or digest is missing or EVP fails.
+ */
+int pq_keccak(napi_env env, int alg, const unsigned char *a, size_t an, const unsigned char *b, size_t bn, unsigned char *out, size_t olen) {
+  env_state *s = NULL;
+  const EVP_MD *md;
+  int ok;
+  if (alg < ALG_SHA3_256 || alg > ALG_SHAKE256 || napi_get_instance_data(env, (void **)&s) != napi_ok || s == NULL) return 0;
+  md = s->md[alg - ALG_SHA3_256];
+  if (md == NULL) return 0;
+  ok = EVP_DigestInit_ex(s->ctx, md, NULL) == 1 && EVP_DigestUpdate(s->ctx, a, an) == 1 && (bn == 0 || EVP_DigestUpdate(s->ctx, b, bn) == 1);
+  if (ok) ok = alg >= ALG_SHAKE128 ? EVP_DigestFinalXOF(s->ctx, out, olen) == 1 : EVP_DigestFinal_ex(s->ctx, out, NULL) == 1;
+  return ok;
+}
+
 /* hash(alg, out, p0, ...p4): fixed-length digests need out.length = digest size; SHAKE any length >= 1. */
 static napi_value n_hash(napi_env env, napi_callback_info info) {
   size_t argc = 2 + MAX_PARTS + 1, olen;

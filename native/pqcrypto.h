@@ -93,6 +93,9 @@ void hmac_run(const hmac_key *h, const part *parts, int nparts, unsigned char *m
 /* The per-environment pre-fetched SK AEAD cipher (0..3 = AES-128/192/256-GCM, ChaCha20-Poly1305), NULL if unavailable. */
 const EVP_CIPHER *pq_aead_cipher(napi_env env, int alg);
 
+/* SHA3/SHAKE (alg 4..7) of a | b; 1 ok, 0 failure (no exception). Used by native/mlkem.c. */
+int pq_keccak(napi_env env, int alg, const unsigned char *a, size_t an, const unsigned char *b, size_t bn, unsigned char *out, size_t olen);
+
 /* native/sk.c: skAead*, skCbc* on exports. */
 napi_status pqsk_init(napi_env env, napi_value exports);
 

@@ -70,6 +70,16 @@ export interface PqCryptoAddon {
   mlkemNtt?(f: Int16Array): void;
   mlkemInvNtt?(f: Int16Array): void;
   mlkemBasemulAcc?(r: Int16Array, a: Int16Array, aOff: number, b: Int16Array, k: number): void;
+  /**
+   * The whole ML-KEM (native/mlkem.c, FIPS 203 Algorithms 16-18) for k = 2/3/4, tables first.
+   * Keygen from seed = d ‖ z; encaps returns false (nothing written) if ek fails the §7.2
+   * modulus check; decaps returns false if dk fails the §7.3 hash check, else writes K' or
+   * the implicit-rejection K̄. Lengths are exact (RangeError otherwise). aT: keygen writes Âᵀ there if given.
+   */
+  mlkemKeygen?(k: number, seed: Uint8Array, ek: Uint8Array, dk: Uint8Array, aT?: Int16Array): void;
+  mlkemEncaps?(k: number, ek: Uint8Array, m: Uint8Array, ct: Uint8Array, ss: Uint8Array): boolean;
+  /** aT (optional, Int16Array(k²·256)): Âᵀ written by mlkemKeygen for this dk's ρ, skips the k² SampleNTT. */
+  mlkemDecaps?(k: number, ct: Uint8Array, dk: Uint8Array, ss: Uint8Array, aT?: Int16Array): boolean;
 }
 
 let cached: PqCryptoAddon | null | undefined;

@@ -12,8 +12,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ml_kem1024, ml_kem512, ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { mlkem1024, mlkem512, mlkem768, type MlKem } from '../../firmware/crypto/mlkem/index.js';
+import { setNativeMlKem } from '../../firmware/crypto/mlkem/kem.js';
 import { GAMMAS_PLAIN, MLKEM_Q as Q, ZETAS_PLAIN, basemulAcc, bred, canon, invNtt, mred, ntt } from '../../firmware/crypto/mlkem/poly.js';
 import { compress, compressEncode, compressMessage, decodeDecompress, decompress } from '../../firmware/crypto/mlkem/codec.js';
 import { cbd, cbdAdd, sampleNtt } from '../../firmware/crypto/mlkem/sample.js';
@@ -349,30 +350,34 @@ describe('mlkem vs @noble/post-quantum', () => {
     expect(m).toEqual(new Uint8Array(32).fill(9));
   });
 
-  it('decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches', () => {
-    for (const { ours, noble } of SETS) {
-      const { publicKey, secretKey } = ours.keygen();
-      const { cipherText, sharedSecret } = noble.encapsulate(publicKey);
-      const cache = (ours as unknown as { expanded: WeakMap<Uint8Array, { rho: Uint8Array; aT: Int16Array }> }).expanded;
-      const entry = cache.get(secretKey)!;
-      expect(entry).toBeDefined();
-      // cached path and uncached path (a copy is a different object) agree with noble
-      expect(toHex(ours.decapsulate(cipherText, secretKey))).toBe(toHex(sharedSecret));
-      expect(toHex(ours.decapsulate(cipherText, secretKey.slice()))).toBe(toHex(sharedSecret));
-      // The cache really is used: a corrupted cached matrix breaks re-encryption,
-      // so decapsulation implicitly rejects.
-      const saved = entry.aT;
-      entry.aT = new Int16Array(saved.length);
-      expect(toHex(ours.decapsulate(cipherText, secretKey))).not.toBe(toHex(sharedSecret));
-      entry.aT = saved;
-      // Same dk object, overwritten with another valid key (other ρ): the
-      // remembered matrix must not be used, or re-encryption would fail.
-      const other = ours.keygen();
-      secretKey.set(other.secretKey);
-      const ct2 = noble.encapsulate(other.publicKey);
-      expect(toHex(ours.decapsulate(ct2.cipherText, secretKey))).toBe(toHex(ct2.sharedSecret));
-    }
-  });
+  for (const oneCall of [false, true]) {
+    it(`decapsulating with a dk from our keygen reuses the expanded Âᵀ, and only while ρ matches (${oneCall ? 'one-call native KEM if built' : 'JS K-PKE'})`, () => {
+      setNativeMlKem(oneCall ? undefined : false);
+      onTestFinished(() => setNativeMlKem(undefined));
+      for (const { ours, noble } of SETS) {
+        const { publicKey, secretKey } = ours.keygen();
+        const { cipherText, sharedSecret } = noble.encapsulate(publicKey);
+        const cache = (ours as unknown as { expanded: WeakMap<Uint8Array, { rho: Uint8Array; aT: Int16Array }> }).expanded;
+        const entry = cache.get(secretKey)!;
+        expect(entry).toBeDefined();
+        // cached path and uncached path (a copy is a different object) agree with noble
+        expect(toHex(ours.decapsulate(cipherText, secretKey))).toBe(toHex(sharedSecret));
+        expect(toHex(ours.decapsulate(cipherText, secretKey.slice()))).toBe(toHex(sharedSecret));
+        // The cache really is used: a corrupted cached matrix breaks re-encryption,
+        // so decapsulation implicitly rejects.
+        const saved = entry.aT;
+        entry.aT = new Int16Array(saved.length);
+        expect(toHex(ours.decapsulate(cipherText, secretKey))).not.toBe(toHex(sharedSecret));
+        entry.aT = saved;
+        // Same dk object, overwritten with another valid key (other ρ): the
+        // remembered matrix must not be used, or re-encryption would fail.
+        const other = ours.keygen();
+        secretKey.set(other.secretKey);
+        const ct2 = noble.encapsulate(other.publicKey);
+        expect(toHex(ours.decapsulate(ct2.cipherText, secretKey))).toBe(toHex(ct2.sharedSecret));
+      }
+    });
+  }
 
   it('zeroes its secret-bearing scratch after each operation', () => {
     const { ours } = SETS[2]!;

@@ -17,7 +17,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { KeyExchangeError } from '../../util/errors.js';
-import { basemulAcc, canon, fromMont, invNtt, ntt } from './poly.js';
+import { basemulAcc, canon, fromMont, invNtt, ntt, polyNative } from './poly.js';
+import type { PqCryptoAddon } from '../native.js';
 import { addMessage, compressEncode, compressMessage, decode12, decode12Checked, decodeDecompress, encode12, modulusOk } from './codec.js';
 import { G, H, J, cbd, cbdAdd, hInto, prf, sampleNtt } from './sample.js';
 
@@ -53,6 +54,31 @@ function vec(k: number): Vec {
   const p: Int16Array[] = [];
   for (let i = 0; i < k; i++) p.push(flat.subarray(i * N, (i + 1) * N));
   return { flat, p };
+}
+
+type KemNative = Required<Pick<PqCryptoAddon, 'mlkemKeygen' | 'mlkemEncaps' | 'mlkemDecaps'>>;
+/** Read once (process.env is a slow getter). PQGATE_MLKEM_NATIVE=0 keeps only the arithmetic native: the A/B switch of the benchmarks. */
+const MLKEM_NATIVE_OFF = process.env.PQGATE_MLKEM_NATIVE === '0';
+
+let kemForced: boolean | undefined;
+
+/**
+ * Tests only: the one-call native KEM off (false: the JS K-PKE on whatever
+ * arithmetic nativeCrypto() gives), on if available (true), or the default.
+ */
+export function setNativeMlKem(on: boolean | undefined): void {
+  kemForced = on;
+}
+
+/**
+ * The addon's one-call ML-KEM (native/mlkem.c), or undefined: not built, too
+ * old, PQGATE_CRYPTO_NATIVE=0 or PQGATE_MLKEM_NATIVE=0. polyNative() hands
+ * the NTT tables over first; the C KEM runs on the same arithmetic.
+ */
+function kemNative(): KemNative | undefined {
+  if (kemForced === false || (MLKEM_NATIVE_OFF && kemForced !== true)) return undefined;
+  const lib = polyNative() as PqCryptoAddon | undefined;
+  return lib && typeof lib.mlkemKeygen === 'function' ? (lib as KemNative) : undefined;
 }
 
 function checkBytes(name: string, v: unknown, len: number): asserts v is Uint8Array {
@@ -131,6 +157,19 @@ export class MlKem {
     const s64 = own ? randomFillSync(new Uint8Array(64)) : seed;
     checkBytes('seed', s64, 64);
     const { k, params, mat, vs, ve, vt, p1, gIn, seed33, seed34, lengths } = this;
+    const lib = kemNative();
+    if (lib) {
+      const ek = new Uint8Array(lengths.publicKey);
+      const dk = new Uint8Array(lengths.secretKey);
+      const aT = new Int16Array(k * k * N);
+      try {
+        lib.mlkemKeygen(k, s64, ek, dk, aT);
+      } finally {
+        if (own) s64.fill(0);
+      }
+      this.expanded.set(dk, { rho: dk.slice(768 * k, 768 * k + 32), aT });
+      return { publicKey: ek, secretKey: dk };
+    }
     try {
       // (ρ, σ) = G(d ‖ k) (Algorithm 13 line 1; the k octet is FIPS 203's domain separator).
       gIn.set(s64.subarray(0, 32), 0);
@@ -243,6 +282,16 @@ export class MlKem {
       throw new KeyExchangeError(`${this.params.name}: encapsulation key is ${publicKey.length} octets, expected ${lengths.publicKey}`);
     }
     if (msg !== undefined) checkBytes('msg', msg, 32);
+    const lib = kemNative();
+    if (lib) {
+      const m = msg ?? randomFillSync(new Uint8Array(32));
+      const cipherText = new Uint8Array(lengths.cipherText);
+      const sharedSecret = new Uint8Array(32);
+      const ok = lib.mlkemEncaps(k, publicKey, m, cipherText, sharedSecret);
+      if (msg === undefined) m.fill(0);
+      if (!ok) throw new KeyExchangeError(`${this.params.name}: encapsulation key fails the FIPS 203 modulus check`);
+      return { cipherText, sharedSecret };
+    }
     let ok = true;
     for (let i = 0; i < k; i++) ok = decode12Checked(publicKey, 384 * i, vt.p[i]!) && ok;
     if (!ok) throw new KeyExchangeError(`${this.params.name}: encapsulation key fails the FIPS 203 modulus check`);
@@ -278,6 +327,12 @@ export class MlKem {
     }
     if (secretKey.length !== lengths.secretKey) {
       throw new KeyExchangeError(`${params.name}: decapsulation key is ${secretKey.length} octets, expected ${lengths.secretKey}`);
+    }
+    const lib = kemNative();
+    if (lib) {
+      const out = new Uint8Array(32);
+      if (!lib.mlkemDecaps(k, cipherText, secretKey, out, this.recallMatrix(secretKey))) throw new KeyExchangeError(`${params.name}: decapsulation key fails the FIPS 203 hash check`);
+      return out;
     }
     if (!this.checkDecapsulationKey(secretKey)) throw new KeyExchangeError(`${params.name}: decapsulation key fails the FIPS 203 hash check`);
     const ekOff = 384 * k;

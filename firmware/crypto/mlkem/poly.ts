@@ -280,8 +280,8 @@ export function basemulAccJs(r: Int16Array, a: Int16Array, aOff: number, b: Int1
 type PolyNative = Required<Pick<PqCryptoAddon, 'mlkemTables' | 'mlkemNtt' | 'mlkemInvNtt' | 'mlkemBasemulAcc'>>;
 let tablesLoaded: PqCryptoAddon | undefined;
 
-/** The addon's ML-KEM arithmetic, with this module's tables handed over once. */
-function polyNative(): PolyNative | undefined {
+/** The addon's ML-KEM arithmetic, with this module's tables handed over once (kem.ts needs them too). */
+export function polyNative(): PolyNative | undefined {
   const lib = nativeCrypto();
   if (!lib || typeof lib.mlkemNtt !== 'function') return undefined;
   if (tablesLoaded !== lib) {
