@@ -7,7 +7,7 @@
  * datagrams/bytes of one setup. Each side of each pair is its own process in
  * its own network namespace. Prints a table and the ratio; `--json` prints JSON.
  *
- * Options: --concurrency N (16) --setups N (1000) --warmup N (1500) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
+ * Options: --concurrency N (16) --setups N (5000) --warmup N (1500) --kind hybrid|classic --procs N (initiator processes on extra addresses; default 1)
  *          --skip-strongswan --json --profile
  *          PQGATE_BENCH_NODE_FLAGS="..." adds node/V8 flags to both pqgate processes (experiments only)
  *
@@ -17,6 +17,10 @@
  * setups the CPU per setup measured over 400 setups was ~1.7x the
  * steady-state value (compiler threads count as process CPU), so the rate
  * mostly measured JIT warm-up, which a gateway pays once per boot.
+ * Timed setups: 5000 (it was 1000). At ~1,000 setups/s a 1000-setup phase
+ * lasts about one second, so one scheduling hiccup on this 2-core machine
+ * moved a run's ratio by up to 30 % (1.21-1.90x over six quiet runs); five
+ * seconds per implementation gave 1.76x and 2.03x.
  */
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +39,7 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
 };
 const concurrency = Number(opt('concurrency', '16'));
-const setups = Number(opt('setups', '1000'));
+const setups = Number(opt('setups', '5000'));
 const kind = opt('kind', 'hybrid') as keyof typeof PROPOSALS;
 const procs = Math.max(1, Number(opt('procs', '1')));
 const warmup = Math.max(1, Number(opt('warmup', '1500')));
