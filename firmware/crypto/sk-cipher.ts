@@ -38,6 +38,33 @@ function checkBytes(name: string, v: unknown, len?: number): asserts v is Uint8A
   if (len !== undefined && v.length !== len) throw new TypeError(`${name}: expected ${len} bytes, got ${v.length}`);
 }
 
+/**
+ * seal() argument rules shared by every SK transform (node:crypto and addon):
+ * programming errors, so TypeErrors. `block` is the cipher block size for
+ * CBC (the plaintext is padded by the caller, RFC 7296 §3.14), 1 for AEADs.
+ */
+function checkSealArgs(aad: unknown, iv: unknown, plain: unknown, ivLen: number, block: number): asserts plain is Uint8Array {
+  checkBytes('aad', aad);
+  checkBytes('iv', iv, ivLen);
+  checkBytes('plain', plain);
+  if (plain.length % block !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+}
+
+/**
+ * open() argument rules shared by every SK transform: wrong types are a
+ * programming error (TypeError); a wrong IV or ciphertext length is what a
+ * peer sent, so it fails like a bad tag (AuthTagError, the message is
+ * dropped). Returns the ciphertext length (without the ICV).
+ */
+function checkOpenArgs(aad: unknown, iv: unknown, ctAndIcv: unknown, ivLen: number, block: number, icvSize: number): number {
+  if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
+    throw new TypeError('open: expected Uint8Array arguments');
+  }
+  const ctLen = ctAndIcv.length - icvSize;
+  if (iv.length !== ivLen || ctLen < 0 || ctLen % block !== 0) throw new AuthTagError();
+  return ctLen;
+}
+
 /** Copy a node Buffer (possibly a pooled slab view) into `out` at `off`. */
 function put(out: Uint8Array, b: Uint8Array, off: number): number {
   out.set(b, off);
@@ -90,9 +117,7 @@ class AeadCipher implements SkCipher {
   }
 
   seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
-    checkBytes('aad', aad);
-    checkBytes('iv', iv, 8);
-    checkBytes('plain', plain);
+    checkSealArgs(aad, iv, plain, 8, 1);
     const key = this.live();
     const c = createCipheriv(this.alg as 'aes-256-gcm', key, this.nonce(iv), { authTagLength: this.icvSize });
     NONCE.fill(0, 0, 4);
@@ -105,12 +130,8 @@ class AeadCipher implements SkCipher {
   }
 
   open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
-    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
-      throw new TypeError('open: expected Uint8Array arguments');
-    }
-    if (iv.length !== 8 || ctAndIcv.length < this.icvSize) throw new AuthTagError();
+    const ctLen = checkOpenArgs(aad, iv, ctAndIcv, 8, 1, this.icvSize);
     const key = this.live();
-    const ctLen = ctAndIcv.length - this.icvSize;
     const d = createDecipheriv(this.alg as 'aes-256-gcm', key, this.nonce(iv), { authTagLength: this.icvSize });
     NONCE.fill(0, 0, 4);
     d.setAAD(aad);
@@ -168,20 +189,14 @@ class NativeAeadCipher implements SkCipher {
   }
 
   seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
-    checkBytes('aad', aad);
-    checkBytes('iv', iv, 8);
-    checkBytes('plain', plain);
+    checkSealArgs(aad, iv, plain, 8, 1);
     const out = new Uint8Array(plain.length + this.icvSize);
     this.lib.skAeadSeal(this.live(), aad, iv, plain, out);
     return out;
   }
 
   open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
-    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
-      throw new TypeError('open: expected Uint8Array arguments');
-    }
-    if (iv.length !== 8 || ctAndIcv.length < this.icvSize) throw new AuthTagError();
-    const out = new Uint8Array(ctAndIcv.length - this.icvSize);
+    const out = new Uint8Array(checkOpenArgs(aad, iv, ctAndIcv, 8, 1, this.icvSize));
     // The addon verifies the tag (OpenSSL, constant time) and wipes `out` on failure.
     if (!this.lib.skAeadOpen(this.live(), aad, iv, ctAndIcv, out)) throw new AuthTagError();
     return out;
@@ -218,10 +233,7 @@ class CbcHmacCipher implements SkCipher {
   }
 
   seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
-    checkBytes('aad', aad);
-    checkBytes('iv', iv, 16);
-    checkBytes('plain', plain);
-    if (plain.length % 16 !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+    checkSealArgs(aad, iv, plain, 16, 16);
     if (!this.key) throw new Error('SkCipher used after destroy()');
     const c = createCipheriv(this.alg, this.key, iv);
     c.setAutoPadding(false);
@@ -233,11 +245,7 @@ class CbcHmacCipher implements SkCipher {
   }
 
   open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
-    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
-      throw new TypeError('open: expected Uint8Array arguments');
-    }
-    const ctLen = ctAndIcv.length - this.icvSize;
-    if (iv.length !== 16 || ctLen < 0 || ctLen % 16 !== 0) throw new AuthTagError();
+    const ctLen = checkOpenArgs(aad, iv, ctAndIcv, 16, 16, this.icvSize);
     if (!this.key) throw new Error('SkCipher used after destroy()');
     const ct = ctAndIcv.subarray(0, ctLen);
     // Verify before decrypting (encrypt-then-MAC): no padding oracle.
@@ -280,21 +288,14 @@ class NativeCbcHmacCipher implements SkCipher {
   }
 
   seal(aad: Uint8Array, iv: Uint8Array, plain: Uint8Array): Uint8Array {
-    checkBytes('aad', aad);
-    checkBytes('iv', iv, 16);
-    checkBytes('plain', plain);
-    if (plain.length % 16 !== 0) throw new TypeError(`plain: length ${plain.length} is not a multiple of the AES block size`);
+    checkSealArgs(aad, iv, plain, 16, 16);
     const out = new Uint8Array(plain.length + this.icvSize);
     this.lib.skCbcSeal(this.live(), aad, iv, plain, out);
     return out;
   }
 
   open(aad: Uint8Array, iv: Uint8Array, ctAndIcv: Uint8Array): Uint8Array {
-    if (!(aad instanceof Uint8Array) || !(iv instanceof Uint8Array) || !(ctAndIcv instanceof Uint8Array)) {
-      throw new TypeError('open: expected Uint8Array arguments');
-    }
-    const ctLen = ctAndIcv.length - this.icvSize;
-    if (iv.length !== 16 || ctLen < 0 || ctLen % 16 !== 0) throw new AuthTagError();
+    const ctLen = checkOpenArgs(aad, iv, ctAndIcv, 16, 16, this.icvSize);
     const out = new Uint8Array(ctLen);
     if (!this.lib.skCbcOpen(this.live(), aad, iv, ctAndIcv, out)) throw new AuthTagError();
     return out;
