@@ -34,7 +34,10 @@ const minify = args.includes('--minify');
 // process.argv.slice(2) like the program it replaces.
 const ENTRIES = {
   daemon: ['firmware/appliance/image-daemon.js', (m) => `export { imageDaemonMain as main } from ${m};`],
-  'upgrade-boot': ['firmware/upgrade/image-boot.js', (m) => `export { upgradeBootMain as main } from ${m};`],
+  // The slot backend too: the QEMU upgrade scenario's test driver
+  // (qemu/scenarios/upgrade/upgrade-driver.mjs) drives it from this bundle,
+  // the code the device runs, instead of a second copy of dist/ in the image.
+  'upgrade-boot': ['firmware/upgrade/image-boot.js', (m) => `export { upgradeBootMain as main } from ${m};\nexport { imageSlotBackend } from ${m.replace('image-boot.js', 'device-image.js')};`],
   web: ['webui/server.js', (m) => `export { main } from ${m};`],
   cli: [
     'firmware/cli.js',

@@ -7,9 +7,12 @@
 //   node upgrade-driver.mjs install BUNDLE MANIFEST.json   writeInactive + markTrial
 //   node upgrade-driver.mjs factory-reset                   scheduleFactoryReset
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
-const APP = '/usr/lib/pqgate/dist/firmware/';
-const { imageSlotBackend } = await import(APP + 'upgrade/device-image.js');
+// The image ships its programs as bundles (image/lib/esbuild.mjs); the
+// upgrade-boot bundle exports the slot backend the device itself uses.
+// Loading it runs only module bodies, not the boot check (run.cjs calls main).
+const { imageSlotBackend } = createRequire(import.meta.url)('/usr/lib/pqgate/lib/upgrade-boot.cjs');
 const b = imageSlotBackend();
 if (!b) {
   console.error('no slot backend (not booted from a slot, or ESP not mounted)');
