@@ -14,6 +14,23 @@
  */
 #include "pqcrypto.h"
 
+/*
+ * The context behind a handle: `v` must be an external whose struct starts
+ * with `magic` (both context structs below begin with their uint32_t magic).
+ * Otherwise a TypeError `what` and NULL. A freed context is still returned:
+ * the callers decide whether that is an error (use) or not (free twice).
+ */
+static void *handle_of(napi_env env, napi_value v, uint32_t magic, const char *what) {
+  napi_valuetype t;
+  void *p = NULL;
+  if (napi_typeof(env, v, &t) != napi_ok) return NULL;
+  if (t != napi_external || napi_get_value_external(env, v, &p) != napi_ok || p == NULL || *(const uint32_t *)p != magic) {
+    type_error(env, what);
+    return NULL;
+  }
+  return p;
+}
+
 /* ------------------------------------------------------------------ SK AEAD */
 
 #define SKAEAD_MAGIC 0x70717361u /* "pqsa" */
@@ -41,13 +58,8 @@ static void skaead_finalize(napi_env env, void *data, void *hint) {
 }
 
 static skaead *get_skaead(napi_env env, napi_value v) {
-  napi_valuetype t;
-  skaead *a = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok) return NULL;
-  if (t != napi_external || napi_get_value_external(env, v, (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC) {
-    type_error(env, "handle: expected a skAeadNew() handle");
-    return NULL;
-  }
+  skaead *a = handle_of(env, v, SKAEAD_MAGIC, "handle: expected a skAeadNew() handle");
+  if (a == NULL) return NULL;
   if (a->ctx == NULL) {
     type_error(env, "handle: freed");
     return NULL;
@@ -176,13 +188,10 @@ static napi_value n_skaead_open(napi_env env, napi_callback_info info) {
 static napi_value n_skaead_free(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_valuetype t;
-  skaead *a = NULL;
+  skaead *a;
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1) return type_error(env, "skAeadFree(handle)");
-  CALL(env, napi_typeof(env, argv[0], &t));
-  if (t != napi_external || napi_get_value_external(env, argv[0], (void **)&a) != napi_ok || a == NULL || a->magic != SKAEAD_MAGIC)
-    return type_error(env, "handle: expected a skAeadNew() handle");
+  if ((a = handle_of(env, argv[0], SKAEAD_MAGIC, "handle: expected a skAeadNew() handle")) == NULL) return NULL;
   skaead_release(a);
   return NULL;
 }
@@ -226,13 +235,8 @@ static void skcbc_finalize(napi_env env, void *data, void *hint) {
 }
 
 static skcbc *get_skcbc(napi_env env, napi_value v) {
-  napi_valuetype t;
-  skcbc *c = NULL;
-  if (napi_typeof(env, v, &t) != napi_ok) return NULL;
-  if (t != napi_external || napi_get_value_external(env, v, (void **)&c) != napi_ok || c == NULL || c->magic != SKCBC_MAGIC) {
-    type_error(env, "handle: expected a skCbcNew() handle");
-    return NULL;
-  }
+  skcbc *c = handle_of(env, v, SKCBC_MAGIC, "handle: expected a skCbcNew() handle");
+  if (c == NULL) return NULL;
   if (c->ctx == NULL) {
     type_error(env, "handle: freed");
     return NULL;
@@ -367,13 +371,10 @@ static napi_value n_skcbc_open(napi_env env, napi_callback_info info) {
 static napi_value n_skcbc_free(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_valuetype t;
-  skcbc *c = NULL;
+  skcbc *c;
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 1) return type_error(env, "skCbcFree(handle)");
-  CALL(env, napi_typeof(env, argv[0], &t));
-  if (t != napi_external || napi_get_value_external(env, argv[0], (void **)&c) != napi_ok || c == NULL || c->magic != SKCBC_MAGIC)
-    return type_error(env, "handle: expected a skCbcNew() handle");
+  if ((c = handle_of(env, argv[0], SKCBC_MAGIC, "handle: expected a skCbcNew() handle")) == NULL) return NULL;
   skcbc_release(c);
   return NULL;
 }
