@@ -45,7 +45,7 @@ BOARD_JSON="$BOARD_DIR/board.json"
 [[ -f "$BOARD_JSON" ]] || die "unknown board $BOARD ($(ls "$IMAGE_DIR/boards" | tr '\n' ' '))"
 [[ $(id -u) -eq 0 ]] || die "run as root (files in the image must be owned by root)"
 
-for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio zstd; do
+for t in node npm dpkg-deb apt-get readelf depmod mksquashfs genimage mkfs.vfat mmd mcopy mke2fs cpio zstd xz; do
   command -v "$t" >/dev/null || die "$t not found: run bash image/setup-host.sh"
 done
 
@@ -83,6 +83,7 @@ fi
 step "fetching pinned packages ($(grep -c '^[dn]' "$BOARD_DIR/packages.lock") entries) and verifying SHA256"
 fetch_all "$BOARD_DIR"
 kernel_dir >/dev/null
+install_board_firmware "$BOARD_JSON" "$OUT"
 
 if [[ -z "$SKIP_TSC" ]]; then
   step "compiling pqgate (tsc)"

@@ -5,7 +5,7 @@
 # qemu-user-static for the smoke test), and booting the images (QEMU with
 # OVMF / AAVMF UEFI firmware). Idempotent; installs only what is missing.
 set -euo pipefail
-want=(zstd genimage squashfs-tools dosfstools mtools e2fsprogs cpio kmod file binutils
+want=(zstd xz-utils genimage squashfs-tools dosfstools mtools e2fsprogs cpio kmod file binutils
       g++ g++-aarch64-linux-gnu qemu-user-static qemu-system-x86 qemu-system-arm qemu-utils
       ovmf qemu-efi-aarch64 debian-archive-keyring iproute2)
 missing=()

@@ -28,6 +28,13 @@ export interface Forward {
 
 export interface BoardQemu {
   binary: string;
+  /**
+   * UEFI firmware code and the template of its variable store: absolute host
+   * paths (Debian's AAVMF), or paths relative to image/out/<board>/ where the
+   * image build puts the board's pinned `firmware` package (OVMF from trixie
+   * for x86_64: docs/image.md "Boot time"). Board.firmwareCode/firmwareVars
+   * are the resolved paths.
+   */
   firmwareCode: string;
   firmwareVars: string;
   args: string[];
@@ -44,6 +51,9 @@ export interface Board {
   /** image/out/<board>/ */
   outDir: string;
   disk: string;
+  /** qemu.firmwareCode / firmwareVars resolved to absolute paths. */
+  firmwareCode: string;
+  firmwareVars: string;
 }
 
 export function isBoard(s: string): s is BoardName {
@@ -55,7 +65,15 @@ export function loadBoard(name: string): Board {
   const dir = join(REPO, 'image', 'boards', name);
   const json = JSON.parse(readFileSync(join(dir, 'board.json'), 'utf8')) as Board['json'];
   const outDir = join(REPO, 'image', 'out', name);
-  return { name, dir, json, outDir, disk: join(outDir, 'disk.img') };
+  return {
+    name,
+    dir,
+    json,
+    outDir,
+    disk: join(outDir, 'disk.img'),
+    firmwareCode: resolve(outDir, json.qemu.firmwareCode),
+    firmwareVars: resolve(outDir, json.qemu.firmwareVars),
+  };
 }
 
 /** Fill `${NAME}` placeholders; an empty value also drops a dangling comma (`user,id=wan,${HOSTFWD}`). */
@@ -89,7 +107,7 @@ export function qemuArgv(board: Board, files: { disk: string; vars: string; seri
     .map((f) => `hostfwd=${f.proto}:127.0.0.1:${net.hostPorts![f.name]}-:${f.guest}`)
     .join(',');
   const vars: Record<string, string> = {
-    FIRMWARE_CODE: q.firmwareCode,
+    FIRMWARE_CODE: board.firmwareCode,
     FIRMWARE_VARS: files.vars,
     DISK: resolve(files.disk),
     WAN_NET: net.wanNet ?? '10.0.2.0/24',

@@ -88,7 +88,7 @@ export class Vm {
     mkdirSync(this.dir, { recursive: true });
     rmSync(join(this.dir, 'disk.qcow2'), { force: true });
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', this.board.disk, '-F', 'raw', join(this.dir, 'disk.qcow2')]);
-    copyFileSync(this.board.json.qemu.firmwareVars, join(this.dir, 'vars.fd'));
+    copyFileSync(this.board.firmwareVars, join(this.dir, 'vars.fd'));
   }
 
   argv(): string[] {

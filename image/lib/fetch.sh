@@ -5,6 +5,13 @@
 # packages.lock (per board) pins every download:
 #   deb <arch> <package> <version> <sha256>
 #   npm - <package> <version> <sha256>
+# Suites: bookworm, bookworm-updates, bookworm-security, bookworm-backports
+# and trixie (pinned to priority 50: only the board's `firmware` package, by
+# suite, comes from there).
+# Backports is NotAutomatic in its Release file (apt priority 100), so only a
+# package that exists nowhere else resolves there: the x86_64 board's 6.12
+# kernel, whose zstd payload boots ~3 s faster under TCG than 6.1's XZ one
+# (docs/image.md "Boot time").
 # A build downloads exactly these and verifies each SHA256; `--update-lock`
 # re-resolves the newest versions (Debian removes superseded kernel and
 # security versions from the archive, so a lock has to be refreshed now and
@@ -41,7 +48,14 @@ apt_prepare() {
 deb [arch=$a signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm main
 deb [arch=$a signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm-updates main
 deb [arch=$a signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $sec bookworm-security main
+deb [arch=$a signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m bookworm-backports main
+deb [arch=$a signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $m trixie main
 EOF
+  # trixie only for what a board asks for by suite (the QEMU board model's
+  # UEFI firmware): below bookworm (500) and backports (100), so it is never
+  # the candidate of a package bookworm has.
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' > "$d/preferences.new"
+  if ! cmp -s "$d/preferences.new" "$d/preferences"; then mv "$d/preferences.new" "$d/preferences"; force=1; else rm -f "$d/preferences.new"; fi
   if ! cmp -s "$d/sources.list.new" "$d/sources.list"; then mv "$d/sources.list.new" "$d/sources.list"; force=1; else rm -f "$d/sources.list.new"; fi
   if [[ -n "$force" ]] || ! compgen -G "$d/lists/*_Packages*" >/dev/null; then
     info "apt update ($a)"
@@ -102,6 +116,18 @@ update_lock() {
       [[ -n "$sha" ]] || die "no SHA256 for $p=$v"
       echo "deb $a $p $v $sha"
     done < <(json "$board_json" 'j.packages.concat([j.kernel.package])')
+    # The QEMU board model's UEFI firmware (board.json `firmware`): the newest
+    # version in the suite the board names, whatever the pins say.
+    local fwpkg fwsuite
+    fwpkg=$(json "$board_json" 'j.firmware?.package ?? ""')
+    if [[ -n "$fwpkg" ]]; then
+      fwsuite=$(json "$board_json" j.firmware.suite)
+      v=$(aptcache_for "$a" madison "$fwpkg" | awk -F'|' -v s=" $fwsuite/main" 'index($3, s) {gsub(/ /, "", $2); print $2; exit}')
+      [[ -n "$v" ]] || die "no $fwpkg in $fwsuite ($a)"
+      sha=$(aptcache_for "$a" show "$fwpkg=$v" | awk '/^SHA256:/ {print $2; exit}')
+      [[ -n "$sha" ]] || die "no SHA256 for $fwpkg=$v"
+      echo "deb $a $fwpkg $v $sha"
+    fi
     npmpkg=$(json "$board_json" j.node.package); npmver=$(json "$board_json" j.node.version)
     f=$(npm_path "$npmpkg" "$npmver")
     if [[ ! -f "$f" ]]; then mkdir -p "$CACHE/npm"; (cd "$CACHE/npm" && npm pack "$npmpkg@$npmver" --silent >/dev/null) || die "npm pack failed"; fi
@@ -123,6 +149,27 @@ fetch_all() {
       *) die "bad lock line: $kind $a $p" ;;
     esac
   done < "$lock"
+}
+
+# install_board_firmware BOARD_JSON OUT: the QEMU board model's UEFI firmware
+# (board.json `firmware`: a pinned package and the files taken from it) into
+# OUT/firmware/, where board.json's qemu.firmwareCode/firmwareVars point
+# (paths relative to image/out/<board>). Not part of the image: it stands in
+# for the device's own firmware when the image is booted under QEMU.
+install_board_firmware() {
+  local bj=$1 out=$2 p v d name src
+  p=$(json "$bj" 'j.firmware?.package ?? ""')
+  [[ -n "$p" ]] || return 0
+  v=$(lock_version "$BOARD_DIR" "$p")
+  [[ -n "$v" ]] || die "firmware package $p is not in packages.lock (run with --update-lock)"
+  d=$(unpack_deb "$ARCH" "$p" "$v")
+  mkdir -p "$out/firmware"
+  while IFS=$'\t' read -r name src; do
+    [[ -n "$name" && "$name" != */* && "$src" != /* && "$src" != *..* ]] || die "bad firmware file entry '$name' -> '$src'"
+    [[ -f "$d/$src" && ! -L "$d/$src" ]] || die "$p $v has no regular file $src"
+    install -m 0644 "$d/$src" "$out/firmware/$name"
+  done < <(json "$bj" 'Object.entries(j.firmware.files).map(([k, v]) => k + "\t" + v).join("\n")')
+  info "board firmware: $p $v ($(ls "$out/firmware" | tr '\n' ' '))"
 }
 
 # lock_version BOARD_DIR PKG: the pinned version of PKG.

@@ -26,8 +26,8 @@ export function skipReason(board: BoardName): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
   const b = loadBoard(board);
   if (!have(b.json.qemu.binary)) return `${b.json.qemu.binary} missing (bash image/setup-host.sh)`;
-  if (!existsSync(b.json.qemu.firmwareCode)) return `${b.json.qemu.firmwareCode} missing (bash image/setup-host.sh)`;
   if (!existsSync(b.disk)) return `no image: npm run image -- --board ${board}`;
+  if (!existsSync(b.firmwareCode)) return `${b.firmwareCode} missing (${b.json.qemu.firmwareCode.startsWith('/') ? 'bash image/setup-host.sh' : `npm run image -- --board ${board}`})`;
   return undefined;
 }
 
