@@ -39,6 +39,7 @@ import { guardSecrets } from './guard.js';
 import { upgradeMethods } from './methods-upgrade.js';
 import { UpgradeService } from '../upgrade/service.js';
 import { selectBackend } from '../upgrade/backend.js';
+import { watchLocalAddresses, type AddressWatch } from '../net/address-watch.js';
 
 /** Methods only the admin socket serves (session keys). */
 export const ADMIN_ONLY_METHODS: readonly string[] = ['keys.export', 'keys.capture'];
@@ -71,6 +72,14 @@ export interface ApplianceOptions extends Omit<DaemonOptions, 'config' | 'config
   wallClock?: () => number;
   /** Firmware upgrade service (tests inject one with a fake backend). Default: the image's device backend, none off the image. */
   upgrade?: UpgradeService;
+  /**
+   * Local address watch (firmware/net/address-watch.ts): poll interval in ms,
+   * or false for none. A change runs the same reconcile as a configuration
+   * change: new addresses get their IKE sockets, tunnels re-derive their
+   * source addresses. Default 2000, so the daemon can start before the WAN
+   * port's DHCP lease (the image's rcS does not wait for it).
+   */
+  addressWatchMs?: number | false;
 }
 
 /** `<dir>-web/web.sock` beside the control socket's directory. */
@@ -102,6 +111,7 @@ export class Appliance {
   private pendingTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
+  private addressWatch: AddressWatch | undefined;
   /** Tunnels whose Child SAs are rekeyed once their IKE SA rekey completes (rekeyAll). */
   private readonly childRekeyAfterIke = new Set<string>();
 
@@ -170,7 +180,7 @@ export class Appliance {
       this.events = new MemoryEventLog(1000, this.wallNow);
       config = this.fileConfig(this.opts.config!);
     }
-    const { db: _db, initialDocument: _i, config: _c, configPath, controlSocket: _s, webSocket: _w, webGroup: _g, dataPlaneKind: _k, keyCapture: _kc, appliance: _a, reboot: _r, wallClock: _wc, upgrade: _u, ...daemonOpts } = this.opts;
+    const { db: _db, initialDocument: _i, config: _c, configPath, controlSocket: _s, webSocket: _w, webGroup: _g, dataPlaneKind: _k, keyCapture: _kc, appliance: _a, reboot: _r, wallClock: _wc, upgrade: _u, addressWatchMs: _aw, ...daemonOpts } = this.opts;
     const upgradeLog = (msg: string, meta?: Record<string, unknown>) => this.log.info(msg, meta);
     this.upgrade = this.opts.upgrade ?? new UpgradeService({ backend: this.isAppliance ? await selectBackend(this.slot, upgradeLog) : undefined, now: this.wallNow, log: upgradeLog });
     this.daemon = await Daemon.start({
@@ -202,6 +212,18 @@ export class Appliance {
     this.events.append({ level: 'info', message: `daemon started (${this.storeRef ? `configuration revision ${this.storeRef.current().id}` : 'configuration file'}, ${config.tunnels.length} tunnel${config.tunnels.length === 1 ? '' : 's'})` });
     if (this.keys.enabled) this.log.warn('key capture is on: the current IKE and ESP keys are kept in memory for `pqgate keys export`');
     this.armPendingTimer();
+    if (this.opts.addressWatchMs !== false) {
+      this.addressWatch = watchLocalAddresses({
+        intervalMs: this.opts.addressWatchMs ?? 2000,
+        onChange: (now, before) => {
+          const added = now.filter((a) => !before.includes(a));
+          const removed = before.filter((a) => !now.includes(a));
+          this.log.info('local addresses changed', { added, removed });
+          void this.reconcile('local addresses changed').catch(() => undefined);
+        },
+        onError: (e) => this.log.warn('cannot list the local addresses', { error: e }),
+      });
+    }
 
     const methods = guardSecrets({ ...opsMethods(this), ...configMethods(this), ...upgradeMethods(this) }, () => this.daemon.config.tunnels, this.log);
     this.admin = new ControlServer({ path: config.controlSocket, logger: this.log, methods });
@@ -364,6 +386,7 @@ export class Appliance {
 
   private async teardown(reason = 'start-up failed'): Promise<void> {
     if (this.pendingTimer) clearTimeout(this.pendingTimer);
+    this.addressWatch?.stop();
     await this.chain;
     await this.admin?.close().catch(() => undefined);
     await this.web?.close().catch(() => undefined);
