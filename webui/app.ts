@@ -31,7 +31,7 @@ import { parseMultipart, formOf, MultipartError } from './multipart.js';
 import { frame } from './layout.js';
 import { html, type SafeHtml } from './html.js';
 import { pending as fetchPending, ChangeRefused, refusal } from './service.js';
-import type { TlsInfo, TlsMaterial } from './tls.js';
+import type { TlsInfo, TlsMaterial } from './tls-store.js';
 import { registerAuthPages } from './pages/auth.js';
 import { registerDashboardPages } from './pages/dashboard.js';
 import { registerTunnelPages } from './pages/tunnels.js';
