@@ -5,25 +5,14 @@
  *   node dist/webui/server.js --socket /run/pqgate-web/web.sock --listen 127.0.0.1:8443
  *        --data /var/lib/pqgate-web [--http-listen 0.0.0.0:80] [--user pqgate-web] [--group pqgate-web]
  *
- * Start-up order: data directory (0700) → HTTPS certificate (generated at
- * first start, tls.ts) → bind HTTPS (and the HTTP→HTTPS redirect) → drop
+ * Start-up order: data directory (0700) → HTTPS certificate (tls-store.ts;
+ * generated at first start by tls.ts) → bind HTTPS (and the HTTP→HTTPS redirect) → drop
  * privileges (when started as root with --user: supplementary groups from
  * /etc/group, then setgid, then setuid; the data directory is handed to that
- * user first) → "listening" → load the application (express and the pages)
- * → serve. The process then holds no root rights and reaches the
+ * user first) → serve. The process then holds no root rights and reaches the
  * daemon only through a control socket, which it may use because the
  * daemon opens its web socket to the web user's group (`pqgate daemon
  * --web-group`, docs/webui.md).
- *
- * Why the application loads after the bind (issue 7, docs/webui.md
- * "Start-up before the daemon"): at boot this process starts together with
- * the daemon on a small CPU, and evaluating express and its dependencies is
- * most of its start-up. Only node:https and the certificate are needed to
- * bind; app.js (and everything it imports) is a dynamic import, which the
- * image's bundler turns into code that runs on first use. A request that
- * arrives before the application is ready waits for it (the same wait as
- * for a daemon that is still starting) and then gets exactly what the
- * application answers; no request is served before privileges are dropped.
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -32,9 +21,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { ServerResponse } from 'node:http';
-import type { WebAppOptions, WebContext } from './app.js';
-import type { DaemonApi } from './daemon-client.js';
+import { createApp, type WebAppOptions, type WebContext } from './app.js';
+import { DaemonClient, type DaemonApi } from './daemon-client.js';
 import { addressGroup } from './sessions.js';
 import { loadTls, saveTls, tlsInfo, type TlsMaterial } from './tls-store.js';
 import type { Express } from 'express';
@@ -266,26 +254,34 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
   const log = opts.log ?? stderrLog;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(opts.dataDir, 0o700);
-  // The certificate maker (tls.ts: key generation, X.509 writer) is loaded only on a first start.
+  // The certificate maker (tls.ts: key generation and the X.509 writer, which
+  // pull in the firmware's key module and its ML-DSA tables) is loaded only on
+  // a first start: at boot this process shares a small CPU with the daemon
+  // (issue 7, docs/webui.md "Start-up before the daemon").
   const stored = loadTls(opts.dataDir);
   const tls = stored ? { ...stored, generated: false } : await import('./tls.js').then((t) => t.loadOrCreateTls(opts.dataDir, t.defaultNames(opts.listen.host)));
   if (tls.generated) log('generated a self-signed HTTPS certificate', { fingerprint256: tlsInfo(tls.cert).fingerprint256 });
   let current: TlsMaterial = { cert: tls.cert, key: tls.key };
 
-  // Requests are handed to the application once it is loaded; until then they wait for it.
-  let app: Express | undefined;
-  let appFailed = false;
-  const waiting: Array<[IncomingMessage, ServerResponse]> = [];
-  const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
-    if (app) app(req, res);
-    else if (appFailed) req.socket.destroy();
-    else waiting.push([req, res]);
-  };
-
+  let httpsServer: HttpsServer;
+  const { app, ctx } = createApp({
+    daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket, startupWaitMs: opts.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS }),
+    dataDir: opts.dataDir,
+    log,
+    ...opts.app,
+    tls: {
+      info: () => tlsInfo(current.cert),
+      replace: (m) => {
+        saveTls(opts.dataDir, m);
+        httpsServer.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' });
+        current = m;
+      },
+    },
+  });
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
-  const httpsServer = createHttpsServer(
+  httpsServer = createHttpsServer(
     { cert: current.cert, key: current.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
-    dispatch,
+    app,
   );
   applyLimits(httpsServer, limits, log);
   const port = await listen(httpsServer, opts.listen);
@@ -323,40 +319,6 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
 
   const urlHost = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
   log('listening', { https: `https://${urlHost}:${port}`, ...(httpPort !== undefined ? { httpRedirect: httpPort } : {}) });
-  const close = async (): Promise<void> => {
-    httpsServer.closeAllConnections();
-    await new Promise<void>((r) => httpsServer.close(() => r()));
-    if (httpServer) {
-      httpServer.closeAllConnections();
-      await new Promise<void>((r) => httpServer!.close(() => r()));
-    }
-  };
-
-  let ctx: WebContext;
-  try {
-    const [{ createApp }, { DaemonClient }] = await Promise.all([import('./app.js'), import('./daemon-client.js')]);
-    ({ app, ctx } = createApp({
-      daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket, startupWaitMs: opts.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS }),
-      dataDir: opts.dataDir,
-      log,
-      ...opts.app,
-      tls: {
-        info: () => tlsInfo(current.cert),
-        replace: (m) => {
-          saveTls(opts.dataDir, m);
-          httpsServer.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' });
-          current = m;
-        },
-      },
-    }));
-  } catch (e) {
-    appFailed = true;
-    for (const [req] of waiting.splice(0)) req.socket.destroy();
-    await close();
-    throw e;
-  }
-  for (const [req, res] of waiting.splice(0)) app(req, res);
-  log('pages ready', { uptimeMs: Math.round(process.uptime() * 1000) });
   return {
     app,
     ctx,
@@ -366,7 +328,14 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
     port,
     httpPort,
     certificate: () => current.cert,
-    close,
+    async close() {
+      httpsServer.closeAllConnections();
+      await new Promise<void>((r) => httpsServer.close(() => r()));
+      if (httpServer) {
+        httpServer.closeAllConnections();
+        await new Promise<void>((r) => httpServer!.close(() => r()));
+      }
+    },
   };
 }
 
