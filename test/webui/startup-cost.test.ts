@@ -11,7 +11,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs, startWebServer } from '../../webui/server.js';
+import { answerStarting } from '../../webui/starting.js';
+import { WebClient } from './helpers.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DIST_SERVER = join(REPO, 'dist', 'webui', 'server.js');
@@ -90,5 +94,54 @@ describe('web admin start-up', () => {
 
   it.skipIf(root || !existsSync(DIST_SERVER) || base >= 19)('without root, lowering the nice value fails loudly', () => {
     expect(() => child(['/usr/bin/nice', '-n', '5'], `setNice(${base}, () => {}); console.log('{}');`)).toThrow(/--nice-after-start/);
+  });
+});
+
+describe('the "starting" page before the application is loaded', () => {
+  it('is the page the application answers while the daemon does not answer (headers and body)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqg-web-early-'));
+    const server = await startWebServer({ socket: join(dir, 'none.sock'), listen: { host: '127.0.0.1', port: 0 }, dataDir: join(dir, 'web'), startupWaitMs: 50, log: () => {} });
+    const early = createServer((req, res) => {
+      if (!answerStarting(req, res, Date.now())) {
+        res.statusCode = 599;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => early.listen(0, '127.0.0.1', () => r()));
+    try {
+      const fromApp = await new WebClient(server).get('/login');
+      const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+        new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port: (early.address() as AddressInfo).port, path, method, headers }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const fromServer = await get('/login');
+      expect(fromApp.status).toBe(503);
+      expect(fromServer.status).toBe(503);
+      // Same headers (but the connection's own, and the anonymous session's cookie that the application sets).
+      const own = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => !['date', 'connection', 'keep-alive', 'set-cookie', 'content-length'].includes(k)));
+      expect(own(fromServer.headers)).toEqual(own(fromApp.headers));
+      expect(Number(fromServer.headers['content-length'])).toBe(Buffer.byteLength(fromServer.text));
+      // Same page: the clock and the session's CSRF token aside (the early answer has no session).
+      const norm = (t: string) => t.replace(/data-server-now="\d+"/g, 'data-server-now="N"').replace(/(name="(?:_csrf|csrf-token)" (?:value|content)=")[^"]*"/g, '$1T"');
+      expect(norm(fromServer.text)).toBe(norm(fromApp.text));
+      expect(fromServer.text).toContain('id="daemon-starting"');
+      // HEAD: the headers, no body. The API, static files, JSON clients and other methods wait for the application.
+      const head = await get('/', {}, 'HEAD');
+      expect(head.status).toBe(503);
+      expect(head.text).toBe('');
+      for (const [path, headers, method] of [['/api/v1/status', {}, 'GET'], ['/static/app.css', {}, 'GET'], ['/login', { accept: 'application/json' }, 'GET'], ['/login', {}, 'POST']] as const)
+        expect((await get(path, headers, method)).status, `${method} ${path}`).toBe(599);
+    } finally {
+      await new Promise((r) => early.close(r));
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
