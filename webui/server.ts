@@ -28,7 +28,6 @@
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
@@ -56,14 +55,6 @@ export interface ServerOptions {
   /** Drop to this user (and group) after binding; requires root. */
   user?: string;
   group?: string;
-  /**
-   * Nice value for serving, set on every thread before privileges are dropped
-   * (lowering a nice value needs root). The image starts the web admin at a
-   * higher nice value so that, at boot, its start-up yields the CPU to the
-   * daemon (the critical path; docs/webui.md "Start-up before the daemon"),
-   * and serves at this one.
-   */
-  niceAfterStart?: number;
   /** Tests: a daemon other than the socket client, session/lockout tuning. */
   daemon?: DaemonApi;
   app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls' | 'state'>>;
@@ -260,25 +251,6 @@ function chownTree(dir: string, uid: number, gid: number): void {
   }
 }
 
-/**
- * Set the nice value of every thread of this process. Linux keeps a nice
- * value per thread (setpriority(2) "BUGS"), and V8's and libuv's threads
- * started at the nice value the process was started with; threads made
- * later inherit the main thread's.
- */
-export function setNice(value: number, log: (m: string, meta?: Record<string, unknown>) => void): void {
-  const tids = existsSync('/proc/self/task') ? readdirSync('/proc/self/task').map(Number).filter(Number.isInteger) : [0];
-  const before = getPriority(0);
-  for (const tid of tids)
-    try {
-      setPriority(tid, value);
-    } catch (e) {
-      // A thread that ended meanwhile is gone; anything else (no permission) must not go unnoticed.
-      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw new Error(`--nice-after-start: ${(e as Error).message}`);
-    }
-  if (before !== value) log('nice value for serving', { from: before, to: value, threads: tids.length });
-}
-
 function dropPrivileges(user: string, group: string | undefined, dataDir: string, log: (m: string, meta?: Record<string, unknown>) => void): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) throw new Error('--user needs the server to start as root');
   const { uid, gid } = lookupIds(user, group);
@@ -349,7 +321,6 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
     httpPort = await listen(httpServer, opts.httpListen);
   }
 
-  if (opts.niceAfterStart !== undefined) setNice(opts.niceAfterStart, log);
   if (opts.user) dropPrivileges(opts.user, opts.group, opts.dataDir, log);
   serving = true;
   if (!opts.daemon)
@@ -426,8 +397,6 @@ export const USAGE = `usage: node dist/webui/server.js --socket PATH --listen HO
   --data DIR           the web admin's own state: HTTPS certificate, API tokens (default /var/lib/pqgate-web)
   --user NAME          when started as root: drop to this user after binding (e.g. pqgate-web)
   --group NAME         primary group after dropping (default: the user's)
-  --nice-after-start N before dropping privileges, set the nice value of every thread to N
-                       (the image starts the web admin niced so its start-up yields to the daemon)
 `;
 
 export function parseArgs(argv: string[]): ServerOptions | 'help' {
@@ -458,12 +427,6 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
       case '--group':
         o.group = val();
         break;
-      case '--nice-after-start': {
-        const v = val();
-        if (!/^-?\d{1,2}$/.test(v) || Number(v) < -20 || Number(v) > 19) throw new Error(`--nice-after-start: expected -20..19, got '${v}'`);
-        o.niceAfterStart = Number(v);
-        break;
-      }
       case '-h':
       case '--help':
         return 'help';

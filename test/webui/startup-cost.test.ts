@@ -1,30 +1,47 @@
 /**
  * What the web admin does to start cheaply at boot (issue 7, docs/webui.md
  * "Start-up before the daemon"): the certificate maker runs only when there
- * is no certificate yet, and a web admin started at a higher nice value
- * (the image's service script) serves at the one given by
- * --nice-after-start, on every thread.
+ * is no certificate yet, and until express is loaded page requests get the
+ * application's own "starting" page.
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { getPriority, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs, startWebServer } from '../../webui/server.js';
+import { startWebServer } from '../../webui/server.js';
 import { answerStarting } from '../../webui/starting.js';
 import { WebClient } from './helpers.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DIST_SERVER = join(REPO, 'dist', 'webui', 'server.js');
-const root = typeof process.getuid === 'function' && process.getuid() === 0;
-// Children inherit the test runner's own nice value (e.g. under `nice -n 10 npx vitest`).
-const base = getPriority(0);
-const higher = Math.min(base + 5, 19);
+const DIST_SERVER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'dist', 'webui', 'server.js');
 
 describe('web admin start-up', () => {
+  // In a child process: this test process has loaded express already.
+  it.skipIf(!existsSync(DIST_SERVER))('binds and says "listening" before express is loaded, and is ready with it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqg-web-lazy-'));
+    try {
+      const src = `
+        import { createRequire } from 'node:module';
+        import { startWebServer } from ${JSON.stringify(DIST_SERVER)};
+        const cache = createRequire(import.meta.url).cache;
+        const express = () => Object.keys(cache).some((k) => /node_modules[\\/]express[\\/]/.test(k));
+        const seen = { atImport: express() };
+        const s = await startWebServer({ socket: ${JSON.stringify(join(dir, 'none.sock'))}, listen: { host: '127.0.0.1', port: 0 }, dataDir: ${JSON.stringify(join(dir, 'web'))},
+          log: (m) => { if (m === 'listening' || m === 'pages ready') seen[m] = express(); } });
+        seen.returned = express() && typeof s.app === 'function';
+        await s.close();
+        console.log(JSON.stringify(seen));`;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', timeout: 30_000 });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ atImport: false, listening: false, 'pages ready': true, returned: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('makes a certificate on the first start only and serves the stored one afterwards', async () => {
     const data = mkdtempSync(join(tmpdir(), 'pqg-web-start-'));
     try {
@@ -43,57 +60,6 @@ describe('web admin start-up', () => {
     } finally {
       rmSync(data, { recursive: true, force: true });
     }
-  });
-
-  it('parses --nice-after-start and refuses values outside -20..19', () => {
-    const base = ['--socket', '/s', '--listen', '127.0.0.1:1', '--data', '/d'];
-    expect(parseArgs([...base, '--nice-after-start', '0'])).toMatchObject({ niceAfterStart: 0 });
-    expect(parseArgs([...base, '--nice-after-start', '-5'])).toMatchObject({ niceAfterStart: -5 });
-    expect((parseArgs(base) as { niceAfterStart?: number }).niceAfterStart).toBeUndefined();
-    for (const bad of ['20', '-21', 'x', '', '1.5', '100']) expect(() => parseArgs([...base, '--nice-after-start', bad])).toThrow(/--nice-after-start/);
-    expect(() => parseArgs([...base, '--nice-after-start'])).toThrow(/needs a value/);
-  });
-
-  // setNice in a child process (it changes the whole process): the nice value of every thread, read from /proc.
-  const niceOfThreads = `
-    import { readdirSync, readFileSync } from 'node:fs';
-    export const nices = () => readdirSync('/proc/self/task').map((t) => { const s = readFileSync('/proc/self/task/' + t + '/stat', 'utf8'); return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]); });`;
-  const child = (prefix: string[], body: string) => {
-    const src = `${niceOfThreads}\nimport { setNice } from ${JSON.stringify(DIST_SERVER)};\n${body}`;
-    const r = spawnSync(prefix[0] ?? process.execPath, [...prefix.slice(1), ...(prefix.length ? [process.execPath] : []), '--input-type=module', '-e', src], { encoding: 'utf8', timeout: 20_000 });
-    if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
-    return JSON.parse(r.stdout) as { before: number[]; after: number[]; later?: number[]; logs: unknown[] };
-  };
-
-  it.skipIf(!existsSync(DIST_SERVER))('sets the nice value of every thread, not only the main thread', () => {
-    const r = child([], `
-      const logs = []; const before = nices(); setNice(${higher}, (m, meta) => logs.push([m, meta])); const after = nices();
-      console.log(JSON.stringify({ before, after, logs }));`);
-    expect(r.before.length).toBeGreaterThan(1); // node runs V8 and libuv threads besides the main one
-    expect(new Set(r.before)).toEqual(new Set([base]));
-    expect(r.after).toHaveLength(r.before.length);
-    expect(new Set(r.after)).toEqual(new Set([higher]));
-    expect(r.logs).toEqual(higher === base ? [] : [['nice value for serving', { from: base, to: higher, threads: r.before.length }]]);
-  });
-
-  it.skipIf(!root || !existsSync(DIST_SERVER) || !existsSync('/usr/bin/nice') || base >= 19)('as root, brings a niced process back to 0, and threads started later inherit it', () => {
-    const r = child(['/usr/bin/nice', '-n', '5'], `
-      const { Worker } = await import('node:worker_threads');
-      const logs = []; const before = nices(); setNice(0, (m) => logs.push(m)); const after = nices();
-      // A thread made afterwards (a worker with its own V8 platform threads' share) starts at the main thread's value.
-      const w = new Worker('setInterval(() => {}, 1000)', { eval: true });
-      await new Promise((r) => w.once('online', r));
-      const later = nices();
-      await w.terminate();
-      console.log(JSON.stringify({ before, after, later, logs }));`);
-    expect(new Set(r.before)).toEqual(new Set([higher]));
-    expect(new Set(r.after)).toEqual(new Set([0]));
-    expect(r.later!.length).toBeGreaterThan(r.after.length);
-    expect(new Set(r.later)).toEqual(new Set([0]));
-  });
-
-  it.skipIf(root || !existsSync(DIST_SERVER) || base >= 19)('without root, lowering the nice value fails loudly', () => {
-    expect(() => child(['/usr/bin/nice', '-n', '5'], `setNice(${base}, () => {}); console.log('{}');`)).toThrow(/--nice-after-start/);
   });
 });
 
