@@ -27,7 +27,8 @@
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
@@ -435,6 +436,27 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
     }
   }
   return o;
+}
+
+/**
+ * The image build's code cache (lib/run.cjs --write-cache) holds what ran
+ * while the bundle was loaded. The parts this server loads on first use
+ * (the application after binding, the certificate maker on a first start)
+ * are evaluated here too, so the cache covers them as it did when they were
+ * loaded with the bundle: without them in the cache, V8 would compile express
+ * from source at every boot.
+ */
+export async function prepareCodeCache(): Promise<void> {
+  const [{ createApp }] = await Promise.all([import('./app.js'), import('./daemon-client.js'), import('./tls.js')]);
+  // One application built and dropped as at start-up (express's set-up, the
+  // route table's compiled paths), with no daemon, no data directory and a
+  // throwaway spool, so that work is in the cache as well.
+  const spoolDir = mkdtempSync(join(tmpdir(), 'pqgate-code-cache-'));
+  try {
+    createApp({ daemon: { call: () => Promise.reject(new Error('no daemon while making the code cache')) }, spoolDir });
+  } finally {
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
 }
 
 export async function main(): Promise<RunningServer | undefined> {
