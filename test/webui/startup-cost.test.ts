@@ -42,6 +42,26 @@ describe('web admin start-up', () => {
     }
   });
 
+  it.skipIf(!existsSync(DIST_SERVER))('prepareCodeCache (the image build) evaluates what the server loads on first use and leaves no files behind', () => {
+    const src = `
+      import { createRequire } from 'node:module';
+      import { readdirSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { prepareCodeCache } from ${JSON.stringify(DIST_SERVER)};
+      const cache = createRequire(import.meta.url).cache;
+      const express = () => Object.keys(cache).some((k) => /node_modules[\\/]express[\\/]/.test(k));
+      const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pqgate-code-cache-')).length;
+      const before = { express: express(), spools: spools() };
+      await prepareCodeCache();
+      console.log(JSON.stringify({ before, after: { express: express(), spools: spools() } }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout) as { before: { express: boolean; spools: number }; after: { express: boolean; spools: number } };
+    expect(o.before.express).toBe(false);
+    expect(o.after.express).toBe(true);
+    expect(o.after.spools).toBe(o.before.spools);
+  });
+
   it('makes a certificate on the first start only and serves the stored one afterwards', async () => {
     const data = mkdtempSync(join(tmpdir(), 'pqg-web-start-'));
     try {
