@@ -18,9 +18,6 @@
  *      can enumerate.
  */
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isConnectionError, type DaemonApi } from './daemon-client.js';
 import { SessionStore, LoginGuard, type Session, type SessionOptions, type LoginGuardOptions } from './sessions.js';
 import { ApiTokenStore } from './tokens.js';
@@ -31,7 +28,7 @@ import { parseMultipart, formOf, MultipartError } from './multipart.js';
 import { frame } from './layout.js';
 import { html, type SafeHtml } from './html.js';
 import { pending as fetchPending, ChangeRefused, refusal } from './service.js';
-import type { TlsInfo, TlsMaterial } from './tls.js';
+import type { TlsInfo, TlsMaterial } from './tls-store.js';
 import { registerAuthPages } from './pages/auth.js';
 import { registerDashboardPages } from './pages/dashboard.js';
 import { registerTunnelPages } from './pages/tunnels.js';
@@ -39,9 +36,9 @@ import { registerSystemPages } from './pages/system.js';
 import { registerMaintenancePages } from './pages/maintenance.js';
 import { registerAccountPages } from './pages/account.js';
 import { registerApi } from './api.js';
-import { registerUpgradeRoutes, prepareSpool } from './pages/upgrade.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { registerUpgradeRoutes } from './pages/upgrade.js';
+import { prepareAppState, STATIC_TYPES, type AppState } from './app-state.js';
+import { STARTING_RETRY_SEC, startingBody, startingTitle } from './starting.js';
 
 /** Reachable without a session (besides /static/*). */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/login', '/setup']);
@@ -72,6 +69,8 @@ export interface WebAppOptions {
   onFactoryReset?: () => void;
   /** Firmware uploads are streamed here (the daemon reads them); default `<dataDir>/spool`, else a temporary directory. */
   spoolDir?: string;
+  /** Spool, token store and assets prepared already (server.ts, before dropping privileges); default: prepared here. */
+  state?: AppState;
 }
 
 export interface Limits {
@@ -104,22 +103,8 @@ export interface WebContext {
   ensureSession(req: Request, res: Response): Session;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** Reload interval of the "starting" page and Retry-After of a 503 while the daemon does not answer. */
-export const STARTING_RETRY_SEC = 2;
-
-/** webui/static next to this file (sources, tests), the repository's when running from dist/webui, or the image's next to its bundle (/usr/lib/pqgate/lib → ../webui/static). */
-export function staticDir(): string {
-  for (const d of [join(here, 'static'), resolve(here, '..', '..', 'webui', 'static'), resolve(here, '..', 'webui', 'static')]) if (existsSync(join(d, 'app.js'))) return d;
-  throw new Error(`web admin static files not found next to ${here}`);
-}
-
-const STATIC_TYPES: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'app.css': 'text/css; charset=utf-8',
-  'favicon.svg': 'image/svg+xml',
-};
+export { staticDir, STATIC_TYPES } from './app-state.js';
+export { STARTING_RETRY_SEC } from './starting.js';
 
 /**
  * The body size the parsers below accept for a content type (undefined:
@@ -139,22 +124,21 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
   app.disable('x-powered-by');
   app.set('etag', false);
   const limits: Limits = { formBytes: 64 * 1024, jsonBytes: 1024 * 1024, backupBytes: 1024 * 1024, certBytes: 64 * 1024, firmwareBytes: 512 * 1024 * 1024, ...opts.limits };
-  const spoolDir = prepareSpool(opts.spoolDir ?? (opts.dataDir ? join(opts.dataDir, 'spool') : mkdtempSync(join(tmpdir(), 'pqgate-spool-'))));
+  const state = opts.state ?? prepareAppState({ dataDir: opts.dataDir, spoolDir: opts.spoolDir, now: opts.now });
+  const spoolDir = state.spoolDir;
   // Development image (its trust store accepts unsigned firmware): a property of the rootfs, asked once.
   let devBuild: boolean | undefined;
   const isDevBuild = async (): Promise<boolean> => {
     if (devBuild === undefined) devBuild = await opts.daemon.call('upgrade.status', {}).then((s) => s.dev, () => undefined);
     return devBuild ?? false;
   };
-  const assets = new Map<string, Buffer>();
-  const dir = staticDir();
-  for (const f of Object.keys(STATIC_TYPES)) assets.set(f, readFileSync(join(dir, f)));
+  const assets = state.assets;
 
   const ctx: WebContext = {
     daemon: opts.daemon,
     sessions: new SessionStore({ ...(opts.now ? { now: opts.now } : {}), ...opts.sessions }),
     guard: new LoginGuard({ ...(opts.now ? { now: opts.now } : {}), ...opts.loginGuard }),
-    tokens: new ApiTokenStore(opts.dataDir, opts.now ? { now: opts.now } : {}),
+    tokens: state.tokens,
     tls: opts.tls,
     now: opts.now ?? Date.now,
     log: opts.log ?? (() => {}),
@@ -367,15 +351,12 @@ export function createApp(opts: WebAppOptions): { app: Express; ctx: WebContext 
     const session = res.locals.session as Session | undefined;
     const p = res.locals.principal as Principal | undefined;
     const starting = opts.daemon.starting !== false;
-    const body = starting
-      ? html`<p id="daemon-starting">The gateway is starting: the web admin is up, the IPsec daemon is not answering yet. This page reloads by itself.</p>`
-      : html`<p id="daemon-unreachable">The IPsec daemon is not answering (it may be restarting). This page reloads by itself.</p>
-<p>${reason}</p>`;
+    const body = startingBody(starting, reason);
     res
       .status(503)
       .setHeader('Cache-Control', 'no-store')
       .type('html')
-      .send(frame({ user: p?.user ?? null, csrf: session?.csrf ?? '', serverNow: ctx.now(), refreshSec: STARTING_RETRY_SEC }, starting ? 'Starting' : 'Daemon not answering', null, body));
+      .send(frame({ user: p?.user ?? null, csrf: session?.csrf ?? '', serverNow: ctx.now(), refreshSec: STARTING_RETRY_SEC }, startingTitle(starting), null, body));
   }
 
   function refuse(req: Request, res: Response, status: number, code: string, message: string, issues?: unknown): void {

@@ -41,6 +41,12 @@ export const CSP = [
 ].join('; ');
 
 export function securityHeaders(req: Request, res: Response, next: NextFunction): void {
+  setSecurityHeaders(res, req.path);
+  next();
+}
+
+/** The headers of every response (securityHeaders; also the server's own "starting" answer before express is loaded). */
+export function setSecurityHeaders(res: { setHeader(name: string, value: string): unknown }, path: string): void {
   res.setHeader('Content-Security-Policy', CSP);
   res.setHeader('Strict-Transport-Security', 'max-age=63072000');
   res.setHeader('X-Frame-Options', 'DENY');
@@ -49,8 +55,7 @@ export function securityHeaders(req: Request, res: Response, next: NextFunction)
   res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
   res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
-  if (!req.path.startsWith('/static/')) res.setHeader('Cache-Control', 'no-store');
-  next();
+  if (!path.startsWith('/static/')) res.setHeader('Cache-Control', 'no-store');
 }
 
 export function parseCookies(header: string | undefined): Record<string, string> {

@@ -5,26 +5,41 @@
  *   node dist/webui/server.js --socket /run/pqgate-web/web.sock --listen 127.0.0.1:8443
  *        --data /var/lib/pqgate-web [--http-listen 0.0.0.0:80] [--user pqgate-web] [--group pqgate-web]
  *
- * Start-up order: data directory (0700) → HTTPS certificate (generated at
- * first start, tls.ts) → bind HTTPS (and the HTTP→HTTPS redirect) → drop
+ * Start-up order: data directory (0700) → HTTPS certificate (tls-store.ts;
+ * generated at first start by tls.ts) → bind HTTPS (and the HTTP→HTTPS redirect) → drop
  * privileges (when started as root with --user: supplementary groups from
  * /etc/group, then setgid, then setuid; the data directory is handed to that
- * user first) → serve. The process then holds no root rights and reaches the
+ * user first) → "listening" → load the application (express and the pages)
+ * → serve. The process then holds no root rights and reaches the
  * daemon only through a control socket, which it may use because the
  * daemon opens its web socket to the web user's group (`pqgate daemon
  * --web-group`, docs/webui.md).
+ *
+ * Why the application loads after the bind (issue 7, docs/webui.md
+ * "Start-up before the daemon"): at boot this process starts together with
+ * the daemon on a small CPU, and evaluating express and its dependencies is
+ * most of its start-up. Binding needs only node:https, the certificate and
+ * the application's files (app-state.ts, prepared as root); app.ts is a
+ * dynamic import, which the image's bundler turns into code that runs on
+ * first use. Until it is loaded, page requests get the "starting" page
+ * (starting.ts) while the daemon's socket does not exist, and all others
+ * wait for the application. No request is read before privileges are dropped.
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { accessSync, chmodSync, chownSync, constants, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { createApp, type WebAppOptions, type WebContext } from './app.js';
-import { DaemonClient, type DaemonApi } from './daemon-client.js';
+import type { ServerResponse } from 'node:http';
+import type { WebAppOptions, WebContext } from './app.js';
+import type { DaemonApi } from './daemon-client.js';
+import { prepareAppState } from './app-state.js';
+import { answerStarting } from './starting.js';
 import { addressGroup } from './sessions.js';
-import { defaultNames, loadOrCreateTls, saveTls, tlsInfo, type TlsMaterial } from './tls.js';
+import { loadTls, saveTls, tlsInfo, type TlsMaterial } from './tls-store.js';
 import type { Express } from 'express';
 
 export interface HostPort {
@@ -43,7 +58,7 @@ export interface ServerOptions {
   group?: string;
   /** Tests: a daemon other than the socket client, session/lockout tuning. */
   daemon?: DaemonApi;
-  app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls'>>;
+  app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls' | 'state'>>;
   /**
    * Until the daemon first answers (boot: the web admin starts with it, not
    * after it), how long a request waits for the control socket before the
@@ -254,29 +269,39 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
   const log = opts.log ?? stderrLog;
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   chmodSync(opts.dataDir, 0o700);
-  const tls = loadOrCreateTls(opts.dataDir, defaultNames(opts.listen.host));
+  // The certificate maker (tls.ts: key generation and the X.509 writer, which
+  // pull in the firmware's key module and its ML-DSA tables) is loaded only on
+  // a first start: at boot this process shares a small CPU with the daemon
+  // (issue 7, docs/webui.md "Start-up before the daemon").
+  const stored = loadTls(opts.dataDir);
+  const tls = stored ? { ...stored, generated: false } : await import('./tls.js').then((t) => t.loadOrCreateTls(opts.dataDir, t.defaultNames(opts.listen.host)));
   if (tls.generated) log('generated a self-signed HTTPS certificate', { fingerprint256: tlsInfo(tls.cert).fingerprint256 });
   let current: TlsMaterial = { cert: tls.cert, key: tls.key };
 
-  let httpsServer: HttpsServer;
-  const { app, ctx } = createApp({
-    daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket, startupWaitMs: opts.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS }),
-    dataDir: opts.dataDir,
-    log,
-    ...opts.app,
-    tls: {
-      info: () => tlsInfo(current.cert),
-      replace: (m) => {
-        saveTls(opts.dataDir, m);
-        httpsServer.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' });
-        current = m;
-      },
-    },
-  });
+  // What the application keeps on disk is prepared now, as root (the data
+  // directory's parent may be closed to the web user); express and the pages
+  // are loaded after the privilege drop, and until then page requests get
+  // the "starting" page and everything else waits for the application.
+  const state = prepareAppState({ dataDir: opts.dataDir, spoolDir: opts.app?.spoolDir, now: opts.app?.now });
+  const now = opts.app?.now ?? Date.now;
+  let app: Express | undefined;
+  let appFailed = false;
+  // Set once privileges are dropped: no request is answered by a process that still holds root.
+  let serving = false;
+  const waiting: Array<[IncomingMessage, ServerResponse]> = [];
+  const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    if (app) app(req, res);
+    else if (appFailed) req.socket.destroy();
+    // Only while the daemon's socket does not exist yet (boot): a restarted web
+    // admin next to a running daemon lets its visitors wait the second for the real page.
+    else if (serving && !opts.daemon && !existsSync(opts.socket) && answerStarting(req, res, now())) return;
+    else waiting.push([req, res]);
+  };
+
   const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
-  httpsServer = createHttpsServer(
+  const httpsServer = createHttpsServer(
     { cert: current.cert, key: current.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.handshakeTimeoutMs, connectionsCheckingInterval: limits.checkIntervalMs },
-    app,
+    dispatch,
   );
   applyLimits(httpsServer, limits, log);
   const port = await listen(httpsServer, opts.listen);
@@ -298,6 +323,7 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
   }
 
   if (opts.user) dropPrivileges(opts.user, opts.group, opts.dataDir, log);
+  serving = true;
   if (!opts.daemon)
     try {
       accessSync(opts.socket, constants.R_OK | constants.W_OK);
@@ -314,6 +340,42 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
 
   const urlHost = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
   log('listening', { https: `https://${urlHost}:${port}`, ...(httpPort !== undefined ? { httpRedirect: httpPort } : {}) });
+  const close = async (): Promise<void> => {
+    httpsServer.closeAllConnections();
+    await new Promise<void>((r) => httpsServer.close(() => r()));
+    if (httpServer) {
+      httpServer.closeAllConnections();
+      await new Promise<void>((r) => httpServer!.close(() => r()));
+    }
+  };
+
+  let ctx: WebContext;
+  try {
+    // Dynamic imports: the image's bundle evaluates these modules (express and its dependencies) only here.
+    const [{ createApp }, { DaemonClient }] = await Promise.all([import('./app.js'), import('./daemon-client.js')]);
+    ({ app, ctx } = createApp({
+      daemon: opts.daemon ?? new DaemonClient({ socketPath: opts.socket, startupWaitMs: opts.startupWaitMs ?? DEFAULT_STARTUP_WAIT_MS }),
+      dataDir: opts.dataDir,
+      log,
+      ...opts.app,
+      state,
+      tls: {
+        info: () => tlsInfo(current.cert),
+        replace: (m) => {
+          saveTls(opts.dataDir, m);
+          httpsServer.setSecureContext({ cert: m.cert, key: m.key, minVersion: 'TLSv1.2' });
+          current = m;
+        },
+      },
+    }));
+  } catch (e) {
+    appFailed = true;
+    for (const [req] of waiting.splice(0)) req.socket.destroy();
+    await close();
+    throw e;
+  }
+  for (const [req, res] of waiting.splice(0)) app(req, res);
+  log('pages ready', { uptimeMs: Math.round(process.uptime() * 1000) });
   return {
     app,
     ctx,
@@ -323,14 +385,7 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
     port,
     httpPort,
     certificate: () => current.cert,
-    async close() {
-      httpsServer.closeAllConnections();
-      await new Promise<void>((r) => httpsServer.close(() => r()));
-      if (httpServer) {
-        httpServer.closeAllConnections();
-        await new Promise<void>((r) => httpServer!.close(() => r()));
-      }
-    },
+    close,
   };
 }
 
@@ -381,6 +436,27 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
     }
   }
   return o;
+}
+
+/**
+ * The image build's code cache (lib/run.cjs --write-cache) holds what ran
+ * while the bundle was loaded. The parts this server loads on first use
+ * (the application after binding, the certificate maker on a first start)
+ * are evaluated here too, so the cache covers them as it did when they were
+ * loaded with the bundle: without them in the cache, V8 would compile express
+ * from source at every boot.
+ */
+export async function prepareCodeCache(): Promise<void> {
+  const [{ createApp }] = await Promise.all([import('./app.js'), import('./daemon-client.js'), import('./tls.js')]);
+  // One application built and dropped as at start-up (express's set-up, the
+  // route table's compiled paths), with no daemon, no data directory and a
+  // throwaway spool, so that work is in the cache as well.
+  const spoolDir = mkdtempSync(join(tmpdir(), 'pqgate-code-cache-'));
+  try {
+    createApp({ daemon: { call: () => Promise.reject(new Error('no daemon while making the code cache')) }, spoolDir });
+  } finally {
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
 }
 
 export async function main(): Promise<RunningServer | undefined> {

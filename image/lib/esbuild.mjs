@@ -38,7 +38,8 @@ const ENTRIES = {
   // (qemu/scenarios/upgrade/upgrade-driver.mjs) drives it from this bundle,
   // the code the device runs, instead of a second copy of dist/ in the image.
   'upgrade-boot': ['firmware/upgrade/image-boot.js', (m) => `export { upgradeBootMain as main } from ${m};\nexport { imageSlotBackend } from ${m.replace('image-boot.js', 'device-image.js')};`],
-  web: ['webui/server.js', (m) => `export { main } from ${m};`],
+  // prepareCodeCache: run.cjs --write-cache evaluates the parts the web admin loads on first use.
+  web: ['webui/server.js', (m) => `export { main, prepareCodeCache } from ${m};`],
   cli: [
     'firmware/cli.js',
     (m) => `import { main as cli } from ${m};

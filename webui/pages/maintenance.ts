@@ -15,7 +15,7 @@ import { html, type SafeHtml } from '../html.js';
 import { csrfField, confirmBody, issuesBlock } from '../layout.js';
 import { restore, ChangeRefused, change } from '../service.js';
 import { clearSessionCookie, clientIp } from '../security.js';
-import { checkTlsUpload, TlsUploadError } from '../tls.js';
+import { checkTlsUpload, TlsUploadError } from '../tls-store.js';
 import type { Part } from '../multipart.js';
 import type { WebContext } from '../app.js';
 import type { UpgradeStatus } from '../../firmware/upgrade/service.js';

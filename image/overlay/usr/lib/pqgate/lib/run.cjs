@@ -41,9 +41,12 @@ function compile(name, { useCache = true } = {}) {
   return { file, script, exports: module.exports };
 }
 
-function writeCache(names) {
+async function writeCache(names) {
   for (const name of names) {
-    const { file, script } = compile(name, { useCache: false });
+    const { file, script, exports } = compile(name, { useCache: false });
+    // A bundle that loads parts of itself on first use (web: express after it
+    // has bound its ports) evaluates them first, so their code is cached too.
+    if (typeof exports.prepareCodeCache === 'function') await exports.prepareCodeCache();
     const data = script.createCachedData();
     writeFileSync(`${file}.cache`, data, { mode: 0o644 });
     process.stdout.write(`${name}.cjs.cache ${Math.round(data.length / 1024)} KiB\n`);
@@ -59,7 +62,11 @@ module.exports = { main, compile };
 
 if (require.main === module) {
   const [, , name, ...rest] = process.argv;
-  if (name === '--write-cache') writeCache(rest);
+  if (name === '--write-cache')
+    writeCache(rest).catch((e) => {
+      process.stderr.write(`run.cjs --write-cache: ${(e && e.stack) || e}\n`);
+      process.exit(1);
+    });
   else if (name) {
     process.argv.splice(2, 1);
     main(name).catch((e) => {
