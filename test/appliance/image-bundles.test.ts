@@ -70,7 +70,7 @@ describe.skipIf(!!skip)(`image bundles${skip ? ` (skipped: ${skip})` : ''}`, () 
     expect(web.stderr).toBe('');
     const d = run('daemon');
     expect(d.status).toBe(2);
-    expect(d.stderr).toMatch(/usage: daemon-launch\.mjs --config FILE \| --db FILE/);
+    expect(d.stderr).toMatch(/usage: run\.cjs daemon --config FILE \| --db FILE/);
   });
 
   it('reads the version from the package.json next to the bundles (an upgrade variant changes only that file)', () => {
