@@ -14,7 +14,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { isIP, isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from '../util/ip.js';
 import type { LookupOneOptions } from 'node:dns';
 import type { Endpoint } from '../dataplane/types.js';
 import type { DatagramHandler, IkeTransport } from './types.js';
