@@ -113,8 +113,8 @@ rootfs_app() {
   fi
   # better-sqlite3's package: the bundles carry its JavaScript and require its
   # addon by the fixed path node_modules/better-sqlite3/build/Release/better_sqlite3.node
-  # (image/lib/esbuild.mjs); the smoke test and the CLI on the device may still load
-  # the package itself. JavaScript as published; native parts rebuilt below
+  # (image/lib/esbuild.mjs); the build's smoke test loads the package itself.
+  # JavaScript as published; native parts rebuilt below
   # (for a native package, its build/, deps/ and src/ are build inputs, not run-time files).
   while read -r dep; do
     local prune=(-path ./test -o -path ./docs)
