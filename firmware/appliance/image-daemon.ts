@@ -1,10 +1,10 @@
 /**
  * The firmware image's daemon entry point (`service daemon` from inittab runs
- * /usr/lib/pqgate/daemon-launch.mjs, which starts this from the image's
- * bundle; docs/image.md "Node start-up").
+ * it from the image's bundle lib/daemon.cjs through lib/run.cjs;
+ * docs/image.md "Node start-up").
  *
- *   daemon-launch.mjs --config FILE     file mode (/data/pqgate.json provisioned)
- *   daemon-launch.mjs --db FILE         store mode: the configuration database
+ *   run.cjs daemon --config FILE     file mode (/data/pqgate.json provisioned)
+ *   run.cjs daemon --db FILE         store mode: the configuration database
  *
  * It is `pqgate daemon` (firmware/appliance: control socket, web admin socket
  * for group pqgate-web, configuration store) plus the data-plane choice the
@@ -37,7 +37,7 @@ export async function imageDaemonMain(args: string[] = process.argv.slice(2), ho
   const file = arg('--config');
   const db = arg('--db');
   if ((file === undefined) === (db === undefined)) {
-    process.stderr.write('usage: daemon-launch.mjs --config FILE | --db FILE\n');
+    process.stderr.write('usage: run.cjs daemon --config FILE | --db FILE\n');
     process.exit(2);
   }
 

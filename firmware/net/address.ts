@@ -4,8 +4,7 @@
  * from the config, from the socket layer and from the engine compare equal
  * as strings.
  */
-import { isIPv4, isIPv6 } from 'node:net';
-import { ipToBytes, bytesToIp } from '../util/ip.js';
+import { ipToBytes, bytesToIp, isIPv4, isIPv6 } from '../util/ip.js';
 
 /** Canonical text form of an IP literal; undefined if `addr` is not one. Zone ids and IPv4 with leading zeros (ambiguous octal) are rejected. */
 export function canonicalIp(addr: string): string | undefined {

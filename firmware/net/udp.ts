@@ -14,8 +14,8 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { isIP, isIPv6 } from 'node:net';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP, isIPv6 } from '../util/ip.js';
+import type { LookupOneOptions } from 'node:dns';
 import type { Endpoint } from '../dataplane/types.js';
 import type { DatagramHandler, IkeTransport } from './types.js';
 import { endpointKey } from './types.js';
@@ -31,12 +31,15 @@ const NON_ESP_MARKER = new Uint8Array(NON_ESP_MARKER_LEN);
  * dgram resolves the address of every send() with dns.lookup(), which for
  * an IP literal (all the engine ever sends to) still validates its options
  * and defers the send to the next tick. Literals are answered at once here;
- * anything else goes to dns.lookup() as before.
+ * anything else goes to dns.lookup() as before. node:dns is loaded only
+ * then (process.getBuiltinModule): with a lookup function of its own, dgram
+ * never loads it, and compiling it (with its default resolver) cost ~40 ms of
+ * the daemon's start under QEMU TCG (docs/image.md "Node start-up").
  */
 function literalLookup(hostname: string, options: LookupOneOptions, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   const family = isIP(hostname);
   if (family !== 0) cb(null, hostname, family);
-  else dnsLookup(hostname, options, cb);
+  else process.getBuiltinModule('node:dns').lookup(hostname, options, cb);
 }
 
 /**

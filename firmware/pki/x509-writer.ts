@@ -17,8 +17,7 @@
  * or ML-DSA-65 (experimental; pure, empty context, RFC 9881 §3) via noble.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { isIPv4, isIPv6 } from 'node:net';
-import { ipToBytes } from '../util/ip.js';
+import { ipToBytes, isIPv4, isIPv6 } from '../util/ip.js';
 import { DerReader, Tag, bitString, ctxPrim, derBool, derTime, encodeOid, explicit, namedBits, octetString, seq, tlv, uint, uintBytes } from '../auth/der.js';
 import { OID, KeyUsage } from '../auth/oids.js';
 import { defaultSigAlg, encodeSigAlg, signData, type SigAlg, type Sha } from '../auth/algorithms.js';

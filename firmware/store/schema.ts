@@ -3,7 +3,9 @@
  * (migrations/NNN-*.ts). `PRAGMA user_version` holds the version a database
  * is at; opening a database runs every migration above it, each in its own
  * transaction together with the user_version bump, so a crash mid-migration
- * leaves the database at the previous version, never half-migrated.
+ * leaves the database at the previous version, never half-migrated. A new,
+ * empty database gets the newest schema in one transaction instead
+ * (fresh-schema.ts: identical result, without the migrations' ALTER TABLEs).
  *
  * History:
  *   v1  device settings (listen as JSON), tunnels, secrets, certificates,
@@ -24,6 +26,7 @@ import { migration004 } from './migrations/004-tunnel-options.js';
 import { migration005 } from './migrations/005-health-check.js';
 import { migration006 } from './migrations/006-admission.js';
 import { StoreError, StoreErrorCode } from './errors.js';
+import { FRESH_SCHEMA } from './fresh-schema.js';
 
 export type { Migration };
 
@@ -44,6 +47,21 @@ export function migrate(db: Database.Database, target: number = SCHEMA_VERSION):
   if (current > SCHEMA_VERSION)
     throw new StoreError(StoreErrorCode.SCHEMA_NEWER, `database schema version ${current} is newer than this firmware's (${SCHEMA_VERSION})`);
   if (target > SCHEMA_VERSION || target < current) throw new StoreError(StoreErrorCode.ARGUMENT, `cannot migrate from version ${current} to ${target}`);
+  // A new, empty database straight to the newest version (fresh-schema.ts):
+  // the same result as the migrations below, in one transaction, without
+  // their ALTER TABLE re-parses. Checked inside the write transaction, so a
+  // second process creating the same file cannot interleave.
+  if (current === 0 && target === SCHEMA_VERSION && FRESH_SCHEMA.version === SCHEMA_VERSION) {
+    const created = db
+      .transaction(() => {
+        if (schemaVersion(db) !== 0 || (db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number) !== 0) return false;
+        for (const sql of FRESH_SCHEMA.statements) db.exec(sql);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        return true;
+      })
+      .immediate();
+    if (created) return MIGRATIONS.map((m) => m.version);
+  }
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     if (m.version <= current || m.version > target) continue;

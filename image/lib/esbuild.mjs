@@ -11,8 +11,14 @@
 // cachedData), which ES modules cannot use before Node's own compile cache
 // has been written at some process exit.
 //
-// Native addons and better-sqlite3 (which finds its addon through the
-// `bindings` package at run time) stay external: node_modules keeps them.
+// Native addons stay external: node_modules and native/ keep them.
+// better-sqlite3's JavaScript is bundled (so it is in the V8 code cache too)
+// and its addon is required by a fixed path relative to lib/ instead of
+// through the `bindings` package, which probes a dozen build directories and
+// reads package.json files through node's resolver: under QEMU TCG loading
+// better-sqlite3 that way cost ~0.3 s of the daemon's start (docs/image.md
+// "Node start-up"). The image stages the addon at exactly that path
+// (image/lib/node.sh); the dev workflow runs dist/ unbundled, unchanged.
 // `import.meta.url` becomes the bundle's own file URL, so code that looks for
 // package.json, native/ or webui/static by walking up from its module finds
 // them from /usr/lib/pqgate/lib. No source maps: stack traces name the bundle
@@ -52,6 +58,27 @@ export async function main() {
   ],
 };
 
+// From lib/NAME.cjs (the require() run.cjs gives a bundle resolves relative to it).
+export const SQLITE_ADDON = '../node_modules/better-sqlite3/build/Release/better_sqlite3.node';
+
+/** `require('bindings')('better_sqlite3.node')` inside better-sqlite3 → require(SQLITE_ADDON). */
+const sqliteAddonPlugin = {
+  name: 'pqgate-sqlite-addon',
+  setup(b) {
+    b.onResolve({ filter: /^bindings$/ }, (a) => {
+      if (!/[\\/]better-sqlite3[\\/]/.test(a.importer)) throw new Error(`${a.importer}: 'bindings' outside better-sqlite3 is not handled by the bundle`);
+      return { path: 'bindings', namespace: 'pqgate-sqlite-addon' };
+    });
+    b.onLoad({ filter: /^bindings$/, namespace: 'pqgate-sqlite-addon' }, () => ({
+      loader: 'js',
+      contents: `module.exports = function bindings(name) {
+  if (name !== 'better_sqlite3.node') throw new Error('bindings: only better_sqlite3.node is bundled, not ' + name);
+  return require(${JSON.stringify(SQLITE_ADDON)});
+};`,
+    }));
+  },
+};
+
 const sizes = {};
 for (const [name, [rel, entry]] of Object.entries(ENTRIES)) {
   const mod = join(dist, rel);
@@ -67,7 +94,8 @@ for (const [name, [rel, entry]] of Object.entries(ENTRIES)) {
     target: 'node22',
     format: 'cjs',
     outfile,
-    external: ['better-sqlite3', '*.node'],
+    external: ['*.node'],
+    plugins: [sqliteAddonPlugin],
     define: { 'import.meta.url': '__pqgate_bundle_url' },
     banner: { js: `'use strict';\nconst __pqgate_bundle_url = require('node:url').pathToFileURL(__filename).href;` },
     legalComments: 'eof',

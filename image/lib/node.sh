@@ -111,8 +111,10 @@ rootfs_app() {
       stage_install "$r" "$REPO/webui/static/$f" "$app/webui/static/$f" 0644
     done < <(cd "$REPO/webui/static" && find . -type f -printf '%P\0')
   fi
-  # What the bundles leave external (better-sqlite3 finds its addon through
-  # `bindings` at run time): JavaScript as published; native parts rebuilt below
+  # better-sqlite3's package: the bundles carry its JavaScript and require its
+  # addon by the fixed path node_modules/better-sqlite3/build/Release/better_sqlite3.node
+  # (image/lib/esbuild.mjs); the build's smoke test loads the package itself.
+  # JavaScript as published; native parts rebuilt below
   # (for a native package, its build/, deps/ and src/ are build inputs, not run-time files).
   while read -r dep; do
     local prune=(-path ./test -o -path ./docs)

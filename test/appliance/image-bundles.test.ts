@@ -2,7 +2,8 @@
  * The image's bundled programs (image/lib/esbuild.mjs) and their runner
  * (image/overlay/usr/lib/pqgate/lib/run.cjs), on the build machine's node in
  * a directory laid out like /usr/lib/pqgate: every bundle loads (its module
- * graph is complete, only better-sqlite3 and addons external), the code
+ * graph is complete, only the native addons external: better-sqlite3's by a
+ * fixed path instead of `bindings`), the code
  * cache --write-cache makes is accepted, a damaged cache is reported and the
  * program still runs, and the programs behave like their unbundled versions
  * (CLI check-config, web --help, the daemon launcher's usage error, the
@@ -20,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const skip = existsSync(join(REPO, 'dist', 'firmware', 'cli.js')) && existsSync(join(REPO, 'dist', 'webui', 'server.js')) ? undefined : 'dist/ missing: run npm run build';
 const NAMES = ['daemon', 'web', 'upgrade-boot', 'cli'];
+// image/lib/esbuild.mjs's SQLITE_ADDON: better-sqlite3's addon as the bundles require it.
+const SQLITE_ADDON = '../node_modules/better-sqlite3/build/Release/better_sqlite3.node';
 
 describe.skipIf(!!skip)(`image bundles${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let app: string;
@@ -43,15 +46,20 @@ describe.skipIf(!!skip)(`image bundles${skip ? ` (skipped: ${skip})` : ''}`, () 
     if (app) rmSync(app, { recursive: true, force: true });
   });
 
-  it('bundles each program into one CommonJS file with only better-sqlite3 and addons external', () => {
+  it('bundles each program into one CommonJS file with only the addons external (better-sqlite3 by a fixed path)', () => {
     for (const n of NAMES) {
       const src = readFileSync(join(app, 'lib', `${n}.cjs`), 'utf8');
       const required = new Set([...src.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!));
       // supports-color: debug's optional colour support, required in a try (not installed).
       const external = [...required].filter((r) => !r.startsWith('node:') && !BUILTINS.has(r) && r !== 'supports-color').sort();
-      // The web admin never opens the store: it talks to the daemon only.
-      expect(external, n).toEqual(n === 'web' ? [] : ['better-sqlite3']);
+      // The web admin never opens the store: it talks to the daemon only. The others
+      // carry better-sqlite3's JavaScript and load its addon without `bindings`.
+      expect(external, n).toEqual(n === 'web' ? [] : [SQLITE_ADDON]);
     }
+    // That path, from lib/, is where the image (and this layout) has the addon, and it opens a database.
+    const r = spawnSync(process.execPath, ['-e', `const a = require('node:module').createRequire(${JSON.stringify(join(app, 'lib', 'daemon.cjs'))})(${JSON.stringify(SQLITE_ADDON)}); process.stdout.write(typeof a.Database)`], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('function');
   });
 
   it('writes code caches that V8 accepts, and the programs run from them', () => {
@@ -70,7 +78,7 @@ describe.skipIf(!!skip)(`image bundles${skip ? ` (skipped: ${skip})` : ''}`, () 
     expect(web.stderr).toBe('');
     const d = run('daemon');
     expect(d.status).toBe(2);
-    expect(d.stderr).toMatch(/usage: daemon-launch\.mjs --config FILE \| --db FILE/);
+    expect(d.stderr).toMatch(/usage: run\.cjs daemon --config FILE \| --db FILE/);
   });
 
   it('reads the version from the package.json next to the bundles (an upgrade variant changes only that file)', () => {

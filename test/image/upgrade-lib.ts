@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, readFileSync, statSync, writeFileSync, openSync, closeSync, writeSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readFileSync, rmSync, statSync, writeFileSync, openSync, closeSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { basename, join } from 'node:path';
 
@@ -50,7 +50,10 @@ export function makeVariant(v1: string, workDir: string, version: string, opts: 
   pkg.version = version;
   writeInTree(tree, pkgRel, JSON.stringify(pkg, null, 2) + '\n');
   if (opts.brokenDaemon) {
-    writeInTree(tree, 'usr/lib/pqgate/daemon-launch.mjs', "process.stderr.write('upgrade test: this daemon is broken on purpose\\n');\nprocess.exit(3);\n");
+    // `service daemon` runs lib/run.cjs daemon: its bundle's main() exits at once
+    // (without a code cache, which would not match the replaced bundle).
+    writeInTree(tree, 'usr/lib/pqgate/lib/daemon.cjs', "exports.main = async () => {\n  process.stderr.write('upgrade test: this daemon is broken on purpose\\n');\n  process.exit(3);\n};\n");
+    rmSync(join(tree, 'usr/lib/pqgate/lib/daemon.cjs.cache'), { force: true });
   }
   // Fast compression: the partition is 96 MiB, level 3 is ~45 MiB and packs in seconds.
   execFileSync('mksquashfs', [tree, out, '-comp', 'zstd', '-Xcompression-level', '3', '-b', '1M', '-all-root', '-no-xattrs', '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });

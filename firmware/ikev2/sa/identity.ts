@@ -28,8 +28,7 @@
 import type { Identity } from '../../config/types.js';
 import { IdType } from '../constants.js';
 import { ConfigError } from '../../util/errors.js';
-import { bytesToIp, ipToBytes } from '../../util/ip.js';
-import { isIPv4, isIPv6 } from 'node:net';
+import { bytesToIp, ipToBytes, isIPv4, isIPv6 } from '../../util/ip.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
