@@ -65,6 +65,12 @@ for t in "$STRIP" "$CC_T" "$CXX_T" ${QEMU_USER:+"$QEMU_USER"}; do
 done
 OUT="$IMAGE_DIR/out/$BOARD"
 BUILD="$OUT/build"
+# squashfs block size (docs/image.md "Prefetch"): a page fault decompresses
+# its whole block, and node's start-up touches ~57 MB spread over its 105 MB.
+# 128 KiB instead of 1 MiB: 11 MB less decompressed on the services' start and
+# 0.8 s earlier to the admin page under QEMU TCG (x86_64), for 4 MB more
+# rootfs (zstd -19: 39.9 → 43.9 MB). 64 KiB was slower again (46 MB).
+SQUASHFS_BLOCK=131072
 BUILD_ID=$(date -u +%Y%m%dT%H%M%SZ)-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo nogit)
 # `npm run image` exports the npm configuration as npm_config_*; a `nodedir`
 # there (e.g. /usr for the host's node headers) would make node-gyp build the
@@ -116,9 +122,12 @@ smoke_test "$ROOTFS"
 step "V8 code cache of the bundled programs (the staged node${QEMU_USER:+ through $QEMU_USER})"
 app_code_cache "$ROOTFS"
 
-step "packing rootfs.squashfs (zstd)"
+step "prefetch list (the parts of files rcS reads ahead)"
+prefetch_list "$ROOTFS"
+
+step "packing rootfs.squashfs (zstd, $((SQUASHFS_BLOCK / 1024)) KiB blocks)"
 rm -f "$OUT/rootfs.squashfs"
-mksquashfs "$ROOTFS" "$OUT/rootfs.squashfs" -comp zstd -Xcompression-level "${PQGATE_SQUASHFS_LEVEL:-19}" -b 1M -all-root -no-xattrs -noappend -quiet -no-progress \
+mksquashfs "$ROOTFS" "$OUT/rootfs.squashfs" -comp zstd -Xcompression-level "${PQGATE_SQUASHFS_LEVEL:-19}" -b "$((SQUASHFS_BLOCK / 1024))K" -all-root -no-xattrs -noappend -quiet -no-progress \
   > "$BUILD/mksquashfs.log" 2>&1 || { tail "$BUILD/mksquashfs.log" >&2; die "mksquashfs failed"; }
 ROOTFS_BYTES=$(stat -c %s "$OUT/rootfs.squashfs")
 info "rootfs.squashfs: $((ROOTFS_BYTES / 1024)) KiB ($(du -sk "$ROOTFS" | cut -f1) KiB unpacked)"

@@ -160,6 +160,30 @@ smoke_test() {
   info "smoke test: $out"
 }
 
+# prefetch_list ROOT: ROOT/usr/lib/pqgate/prefetch.list, the parts of the
+# files that the daemon and the web admin start from, which rcS reads in the
+# background while it mounts, loads modules and brings up the network
+# (image/lib/prefetch.mjs, docs/image.md "Prefetch"): the shared libraries,
+# node (without its ICU data), the two bundles with their code caches and the
+# native addons, in the order the services need them.
+prefetch_list() {
+  local r; r=$(realpath "$1")
+  local -a files=()
+  mapfile -t files < <(cd "$r" && find "usr/lib/$TRIPLET" -maxdepth 1 -type f -name '*.so*' | sort)
+  [[ -f "$r/usr/bin/node" && ! -L "$r/usr/bin/node" ]] || die "prefetch list: usr/bin/node is not a regular file"
+  files+=(usr/bin/node)
+  local f
+  for f in run.cjs daemon.cjs daemon.cjs.cache web.cjs web.cjs.cache; do
+    if [[ -f "$r/usr/lib/pqgate/lib/$f" && ! -L "$r/usr/lib/pqgate/lib/$f" ]]; then files+=("usr/lib/pqgate/lib/$f"); fi
+  done
+  mapfile -t -O "${#files[@]}" files < <(cd "$r" && find usr/lib/pqgate -type f -name '*.node' | sort)
+  local out; out=$(stage_path "$r" usr/lib/pqgate/prefetch.list)
+  node "$IMAGE_DIR/lib/prefetch.mjs" "$r" "$SQUASHFS_BLOCK" "${files[@]}" > "$out" 2> "$BUILD/prefetch.log" \
+    || { cat "$BUILD/prefetch.log" >&2; die "prefetch list failed"; }
+  chmod 0644 "$out"
+  info "$(cat "$BUILD/prefetch.log")"
+}
+
 # app_code_cache ROOT: V8 code cache of every bundle, made by the staged node
 # itself (through qemu-user for arm64) so the board's node accepts it
 # (lib/run.cjs --write-cache loads each bundle, which also proves that the
