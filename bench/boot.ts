@@ -9,7 +9,7 @@
  *   clean power-off (the normal case on a device: everything is there).
  * - Milestones are the serial-console lines of qemu/scenario.ts MILESTONES
  *   (ms since QEMU was started, as Vm records them), plus "web": the first
- *   real HTTP response over TLS on the forwarded port 443. QEMU's user-mode
+ *   real HTTP response over TLS on the forwarded port 443 to GET /login. QEMU's user-mode
  *   hostfwd accepts the TCP connection before anything listens in the
  *   guest, so a connect is not enough; the probe needs a complete TLS
  *   handshake and an HTTP status line. Probes start every 200 ms, each with
@@ -18,7 +18,10 @@
  * - "admin": the first answer that is not the web admin's 503 "starting"
  *   page, i.e. the admin's own setup or login page: the web admin and the
  *   daemon behind it both answer. This is the milestone of issue 7's target
- *   ("web admin reachable"); "web" alone may be the starting page.
+ *   ("web admin reachable"); "web" alone may be the starting page. The probe
+ *   asks for /login, not /: the application answers / without a session by
+ *   a redirect to /login without asking the daemon, while /login asks the
+ *   daemon whether an administrator exists (setup first) before it answers.
  * - Every run also reports the host's 1-minute load average at its start
  *   and QEMU's CPU time (utime + stime) up to the web milestone: on this
  *   shared 2-core machine a run on a loaded host shows as wall time ≫ CPU
@@ -98,7 +101,7 @@ export function phases(ms: Partial<Record<BootMilestone, number>>): Record<strin
 /** One HTTPS probe: resolves with the status when a full TLS handshake and an HTTP response arrived, else undefined. */
 function probeHttps(port: number, timeoutMs: number): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', rejectUnauthorized: false, timeout: timeoutMs, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path: '/login', method: 'GET', rejectUnauthorized: false, timeout: timeoutMs, agent: false }, (res) => {
       res.resume();
       resolve(res.statusCode);
     });
@@ -118,7 +121,7 @@ interface WebAnswer {
 }
 
 /**
- * Poll https://127.0.0.1:port/ every 200 ms (overlapping probes, at most 16
+ * Poll https://127.0.0.1:port/login every 200 ms (overlapping probes, at most 16
  * in flight) until an answer that is not 503 (the web admin's "starting"
  * page). Resolves with the first answer of any kind ("web") and the first
  * non-503 one ("admin"), in ms since vm start; a missing one is undefined.

@@ -27,7 +27,7 @@
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -56,6 +56,14 @@ export interface ServerOptions {
   /** Drop to this user (and group) after binding; requires root. */
   user?: string;
   group?: string;
+  /**
+   * Written (this process's pid) once the pages are ready: a readiness
+   * signal for the supervisor. The image's rcS loads the CPU's crypto
+   * drivers only after it, so their self-tests do not compete with this
+   * start (firmware/appliance/cpu-crypto.ts). Written as the dropped user:
+   * the service script creates it for that user.
+   */
+  readyFile?: string;
   /** Tests: a daemon other than the socket client, session/lockout tuning. */
   daemon?: DaemonApi;
   app?: Partial<Omit<WebAppOptions, 'daemon' | 'dataDir' | 'tls' | 'state'>>;
@@ -376,6 +384,13 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
   }
   for (const [req, res] of waiting.splice(0)) app(req, res);
   log('pages ready', { uptimeMs: Math.round(process.uptime() * 1000) });
+  if (opts.readyFile) {
+    try {
+      writeFileSync(opts.readyFile, `${process.pid}\n`);
+    } catch (e) {
+      log('warning: cannot write the ready file', { file: opts.readyFile, error: (e as NodeJS.ErrnoException).code ?? String(e) });
+    }
+  }
   return {
     app,
     ctx,
@@ -389,7 +404,7 @@ export async function startWebServer(opts: ServerOptions): Promise<RunningServer
   };
 }
 
-export const USAGE = `usage: node dist/webui/server.js --socket PATH --listen HOST:PORT --data DIR [--http-listen HOST:PORT] [--user NAME [--group NAME]]
+export const USAGE = `usage: node dist/webui/server.js --socket PATH --listen HOST:PORT --data DIR [--http-listen HOST:PORT] [--user NAME [--group NAME]] [--ready-file PATH]
 
   --socket PATH        the daemon's web admin socket (default /run/pqgate-web/web.sock;
                        the owner-only /run/pqgate/control.sock works too when run as root)
@@ -398,6 +413,7 @@ export const USAGE = `usage: node dist/webui/server.js --socket PATH --listen HO
   --data DIR           the web admin's own state: HTTPS certificate, API tokens (default /var/lib/pqgate-web)
   --user NAME          when started as root: drop to this user after binding (e.g. pqgate-web)
   --group NAME         primary group after dropping (default: the user's)
+  --ready-file PATH    write this process's pid to PATH once the pages are ready
 `;
 
 export function parseArgs(argv: string[]): ServerOptions | 'help' {
@@ -427,6 +443,9 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
         break;
       case '--group':
         o.group = val();
+        break;
+      case '--ready-file':
+        o.readyFile = val();
         break;
       case '-h':
       case '--help':

@@ -11,7 +11,8 @@
  * (re-exported here); this module is what only a first start needs.
  */
 import { hostname, networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
+// Not node:net's isIP: its IPv6 check compiles a large regular expression on first use (~0.07 s of the first boot under QEMU TCG; firmware/util/ip.ts).
+import { isIP } from '../firmware/util/ip.js';
 import { generateKey, exportPrivateKeyPem, toPem } from '../firmware/auth/keys.js';
 import { encodeDn } from '../firmware/auth/dn.js';
 import { buildCertificate, EKU_BY_FLAG, type SanEntry } from '../firmware/pki/x509-writer.js';

@@ -21,6 +21,7 @@ import { createKernelDataPlane, probeKernelXfrm, type XfrmDataPlane } from '../d
 import { imageSlotBackend } from '../upgrade/device-image.js';
 import { prepareDatabase } from '../upgrade/device-boot.js';
 import { SCHEMA_VERSION } from '../store/schema.js';
+import { loadCpuCryptoDrivers } from './cpu-crypto.js';
 
 const WEB_SOCKET = '/run/pqgate-web/web.sock';
 
@@ -58,7 +59,13 @@ export async function imageDaemonMain(args: string[] = process.argv.slice(2), ho
   if (want === 'kernel' || want === 'auto') {
     const probe = probeKernelXfrm();
     if (probe.ok || want === 'kernel') {
-      dataPlane = createKernelDataPlane({ onError: (e) => logger.warn('kernel data plane', { error: e }) });
+      dataPlane = createKernelDataPlane({
+        onError: (e) => logger.warn('kernel data plane', { error: e }),
+        // The accelerated crypto drivers before the first SA (cpu-crypto.ts): rcS loads them only after the services' start.
+        beforeFirstSa: async () => {
+          if ((await loadCpuCryptoDrivers()) === 'loaded') logger.info('CPU crypto drivers loaded before the first SA');
+        },
+      });
       // Interface settings of route-based tunnels (the daemon applies them only to its userspace data plane).
       for (const t of config?.tunnels ?? []) {
         const o: { insideAddr?: string; mtu?: number } = {};

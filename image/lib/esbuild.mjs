@@ -26,6 +26,7 @@
 import { build } from 'esbuild';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { mimeTypesPlugin } from './esbuild-mime-types.mjs';
 
 const args = process.argv.slice(2);
 const opt = (n) => {
@@ -95,7 +96,7 @@ for (const [name, [rel, entry]] of Object.entries(ENTRIES)) {
     format: 'cjs',
     outfile,
     external: ['*.node'],
-    plugins: [sqliteAddonPlugin],
+    plugins: [sqliteAddonPlugin, mimeTypesPlugin],
     define: { 'import.meta.url': '__pqgate_bundle_url' },
     banner: { js: `'use strict';\nconst __pqgate_bundle_url = require('node:url').pathToFileURL(__filename).href;` },
     legalComments: 'eof',

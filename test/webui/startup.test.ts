@@ -7,12 +7,12 @@
  * fast again and says it is not answering.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeDaemon } from './fake-daemon.js';
 import { WebClient } from './helpers.js';
-import { startWebServer, type RunningServer } from '../../webui/server.js';
+import { parseArgs, startWebServer, type RunningServer } from '../../webui/server.js';
 import { DaemonClient } from '../../webui/daemon-client.js';
 import { ControlErrorCode } from '../../firmware/control/protocol.js';
 
@@ -44,6 +44,38 @@ async function daemonAt(socketPath: string): Promise<FakeDaemon> {
 }
 
 describe('web admin before the daemon', () => {
+  it('--ready-file: written with the pid once the pages are ready (not before), a failure is logged and not fatal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pqg-webui-ready-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    expect(parseArgs(['--ready-file', join(dir, 'web.ready')])).toMatchObject({ readyFile: join(dir, 'web.ready') });
+    const logs: string[] = [];
+    let readyAtPagesReady: boolean | undefined;
+    const server = await startWebServer({
+      socket: join(dir, 'run', 'web.sock'),
+      listen: { host: '127.0.0.1', port: 0 },
+      dataDir: join(dir, 'web'),
+      readyFile: join(dir, 'web.ready'),
+      log: (msg, meta) => {
+        if (msg === 'pages ready') readyAtPagesReady = existsSync(join(dir, 'web.ready'));
+        logs.push(`${msg} ${JSON.stringify(meta ?? {})}`);
+      },
+    });
+    cleanups.push(() => server.close());
+    expect(readyAtPagesReady).toBe(false);
+    expect(readFileSync(join(dir, 'web.ready'), 'utf8')).toBe(`${process.pid}\n`);
+
+    const server2 = await startWebServer({
+      socket: join(dir, 'run', 'web.sock'),
+      listen: { host: '127.0.0.1', port: 0 },
+      dataDir: join(dir, 'web2'),
+      readyFile: join(dir, 'missing-dir', 'web.ready'),
+      log: (msg, meta) => logs.push(`${msg} ${JSON.stringify(meta ?? {})}`),
+    });
+    cleanups.push(() => server2.close());
+    expect(logs.join('\n')).toMatch(/cannot write the ready file .*ENOENT/);
+    expect((await new WebClient(server2).get('/')).status).toBe(303);
+  });
+
   it('serves a self-reloading "starting" page (503) and answers the API with 503 + Retry-After', async () => {
     const { server, logs } = await webFirst(200);
     expect(logs.join('\n')).toMatch(/control socket not there yet/);

@@ -35,6 +35,15 @@ export interface XfrmDataPlaneOptions {
   flushOnStart?: boolean;
   /** Failures with no caller (monitor, background route work). */
   onError?: (e: Error) => void;
+  /**
+   * Awaited once, before the first SA is installed (firmware image: load the
+   * CPU's accelerated crypto drivers, firmware/appliance/cpu-crypto.ts). The
+   * kernel binds a state to the best implementation of its algorithm that is
+   * registered when the state is created and keeps it until the state goes,
+   * so drivers that arrive later help only from the next rekey on. A failure
+   * is reported through onError and the SA is installed anyway.
+   */
+  beforeFirstSa?: () => Promise<void>;
 }
 
 interface Iface {
@@ -62,6 +71,7 @@ export class XfrmDataPlane implements DataPlane {
   private readonly listeners: ((e: DataPlaneEvent) => void)[] = [];
   private monitor: XfrmMonitor | undefined;
   private started: Promise<void> | undefined;
+  private firstSa: Promise<void> | undefined;
   private closed = false;
 
   constructor(private readonly opts: XfrmDataPlaneOptions) {
@@ -159,6 +169,8 @@ export class XfrmDataPlane implements DataPlane {
     const k = saKey(sa.spi, sa.direction);
     if (this.sas.has(k)) throw new XfrmError('ERR_SA_EXISTS', `SA ${sa.direction} ${(sa.spi >>> 0).toString(16)} exists`);
     const line = stateAddLine(sa); // validates before anything changes
+    const before = this.opts.beforeFirstSa;
+    if (before) await (this.firstSa ??= before().catch((e: unknown) => this.error(e instanceof Error ? e : new Error(String(e)))));
     if (sa.ifId) await this.ensureIface(sa.ifId, sa.tunnel);
     // Inbound ESP-in-UDP reaches the kernel only through a socket marked UDP_ENCAP
     // (RFC 3948 §2.2). Checked on every such SA: a reload may have bound new sockets;

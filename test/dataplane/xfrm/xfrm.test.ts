@@ -120,6 +120,40 @@ describe('XfrmDataPlane', () => {
     expect(fake.lines.filter((l) => l.startsWith('link add'))).toHaveLength(1);
   });
 
+  it('beforeFirstSa (the image CPU crypto drivers) is awaited once, before the first state; a failure is reported and the SA installed anyway', async () => {
+    const fake = new FakeSystem();
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const dp = new XfrmDataPlane({
+      system: fake,
+      beforeFirstSa: async () => {
+        calls++;
+        order.push(`hook, ${fake.lines.filter((l) => l.startsWith('xfrm state add')).length} states`);
+        await gate;
+      },
+    });
+    const first = dp.addSa(sa('in', 0x100));
+    const second = dp.addSa(sa('out', 0x200));
+    await new Promise((r) => setTimeout(r, 10));
+    // Both installs wait for the hook; no state is added before it finished.
+    expect(fake.lines.filter((l) => l.startsWith('xfrm state add'))).toHaveLength(0);
+    release();
+    await Promise.all([first, second]);
+    await dp.addSa(sa('in', 0x101));
+    expect(calls).toBe(1);
+    expect(order).toEqual(['hook, 0 states']);
+    expect(fake.lines.filter((l) => l.startsWith('xfrm state add'))).toHaveLength(3);
+
+    const fake2 = new FakeSystem();
+    const errors: Error[] = [];
+    const dp2 = new XfrmDataPlane({ system: fake2, onError: (e) => errors.push(e), beforeFirstSa: () => Promise.reject(new Error('modprobe: not found')) });
+    await dp2.addSa(sa('in', 0x100));
+    expect(errors.map((e) => e.message)).toEqual(['modprobe: not found']);
+    expect(fake2.lines.filter((l) => l.startsWith('xfrm state add'))).toHaveLength(1);
+  });
+
   it('replaces a leftover xfrm interface of the same name (crashed predecessor)', async () => {
     const fake = new FakeSystem();
     const dp = new XfrmDataPlane({ system: fake });
