@@ -4,7 +4,7 @@
  * docs/image.md "Boot time".
  *
  * rcS loads them in the background once the daemon and the web admin are up
- * (each runs its crypto self-tests as it registers, about 1 s of CPU under
+ * and the CPUs are idle (each runs its crypto self-tests as it registers, about 1 s of CPU under
  * QEMU TCG, which competed with the services' start) and then writes
  * CPU_CRYPTO_DONE. A Child SA installed before that would stay on the
  * generic implementations until its first rekey: the kernel binds an XFRM

@@ -38,7 +38,7 @@ function readAt(fd, size, pos, len) {
  * File range [start, end) of the ICU data in a little-endian ELF64 file, or
  * undefined when it is no ELF64 or has no such symbol.
  */
-export function icuRange(path) {
+function icuRange(path) {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
