@@ -4,8 +4,10 @@
  * docs/image.md "Boot time".
  *
  * rcS loads them in the background once the daemon and the web admin are up
- * and the CPUs are idle (each runs its crypto self-tests as it registers, about 1 s of CPU under
- * QEMU TCG, which competed with the services' start) and then writes
+ * and the CPUs are idle (module loading competed with the services' start;
+ * with the kernel's crypto self-tests on, i.e. `fips=1`, which overrides the
+ * boards' `cryptomgr.notests`, each also runs its self-tests as it
+ * registers, about 1 s of CPU under QEMU TCG) and then writes
  * CPU_CRYPTO_DONE. A Child SA installed before that would stay on the
  * generic implementations until its first rekey: the kernel binds an XFRM
  * state to the best implementation registered when the state is created.
