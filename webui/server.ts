@@ -26,7 +26,7 @@
  * wait for the application. No request is read before privileges are dropped.
  */
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from 'node:http';
 import { accessSync, chmodSync, chownSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -458,22 +458,56 @@ export function parseArgs(argv: string[]): ServerOptions | 'help' {
 }
 
 /**
- * The image build's code cache (lib/run.cjs --write-cache) holds what ran
- * while the bundle was loaded. The parts this server loads on first use
- * (the application after binding, the certificate maker on a first start)
- * are evaluated here too, so the cache covers them as it did when they were
- * loaded with the bundle: without them in the cache, V8 would compile express
- * from source at every boot.
+ * The image build's code cache (lib/run.cjs --write-cache) holds what was
+ * compiled by the time it is written. The parts this server loads on first
+ * use (the application after binding, the certificate maker on a first
+ * start) are evaluated here too, so the cache covers them as it did when they
+ * were loaded with the bundle: without them in the cache, V8 would compile
+ * express from source at every boot. And the first pages a browser (or the
+ * boot benchmark) asks for are served once, so that their request path
+ * (express's router, the session, the page layout) is in the cache as well:
+ * at boot it runs while the daemon is still starting (docs/image.md
+ * "Round 6").
+ *
+ * Nothing outside a throwaway directory is touched: no daemon (a stand-in
+ * that answers "setup required" and then "users exist"), no data directory,
+ * plain HTTP on an ephemeral port of 127.0.0.1. Returns the status codes of
+ * the warm-up requests.
  */
-export async function prepareCodeCache(): Promise<void> {
+export async function prepareCodeCache(): Promise<number[]> {
   const [{ createApp }] = await Promise.all([import('./app.js'), import('./daemon-client.js'), import('./tls.js')]);
-  // One application built and dropped as at start-up (express's set-up, the
-  // route table's compiled paths), with no daemon, no data directory and a
-  // throwaway spool, so that work is in the cache as well.
   const spoolDir = mkdtempSync(join(tmpdir(), 'pqgate-code-cache-'));
+  let setupRequired = true;
+  const daemon: DaemonApi = {
+    starting: false,
+    call: ((method: string) =>
+      method === 'users.setupRequired' ? Promise.resolve({ setupRequired }) : Promise.reject(new Error('no daemon while making the code cache'))) as DaemonApi['call'],
+  };
+  const server = createHttpServer();
   try {
-    createApp({ daemon: { call: () => Promise.reject(new Error('no daemon while making the code cache')) }, spoolDir });
+    const { app } = createApp({ daemon, spoolDir });
+    server.on('request', app);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const { port } = server.address() as AddressInfo;
+    const statuses: number[] = [];
+    // First boot: /login redirects to /setup, which renders; later boots: /login renders.
+    for (const [path, setup] of [['/login', true], ['/setup', true], ['/login', false]] as const) {
+      setupRequired = setup;
+      statuses.push(
+        await new Promise<number>((resolve, reject) => {
+          httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          }).on('error', reject);
+        }),
+      );
+    }
+    return statuses;
   } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(spoolDir, { recursive: true, force: true });
   }
 }

@@ -12,7 +12,9 @@
  * is used when this kernel does ESP (probeKernelXfrm), else the daemon's
  * default. PQGATE_DATAPLANE=kernel|default overrides.
  */
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { loadConfigFile, ConfigValidationError } from '../config/schema.js';
 import type { DaemonConfig } from '../config/types.js';
 import { Logger, isLogLevel } from '../log.js';
@@ -22,6 +24,8 @@ import { imageSlotBackend } from '../upgrade/device-image.js';
 import { prepareDatabase } from '../upgrade/device-boot.js';
 import { SCHEMA_VERSION } from '../store/schema.js';
 import { loadCpuCryptoDrivers } from './cpu-crypto.js';
+import { ControlClient } from '../control/client.js';
+import { FakeNetwork, FakeTransport } from '../net/fake.js';
 
 const WEB_SOCKET = '/run/pqgate-web/web.sock';
 
@@ -122,4 +126,67 @@ export async function imageDaemonMain(args: string[] = process.argv.slice(2), ho
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   process.on('SIGHUP', () => void app.reconcile('SIGHUP').catch((e: unknown) => logger.error('reload failed; keeping the running configuration', { error: e })));
+}
+
+/**
+ * The control calls the web admin makes for its first pages (login or setup,
+ * dashboard), made once by prepareDaemonCodeCache.
+ */
+export const WARM_UP_CALLS: readonly string[] = ['users.setupRequired', 'upgrade.status', 'config.pending', 'status.tunnels', 'status', 'version', 'system.info'];
+
+/**
+ * Image build only (`lib/run.cjs --write-cache daemon`, docs/image.md "Node
+ * start-up"): one start and stop of the daemon in a throwaway directory, so
+ * that the functions every boot runs (the store's open and first revision,
+ * the configuration's compilation, the engine, the logger, the control
+ * server and the web admin's first calls) are compiled when the bundle's V8
+ * code cache is written. The cache holds what was compiled by then; a
+ * function that only runs in main() would otherwise be compiled from source
+ * at every boot (under QEMU TCG about 0.3 s of the daemon's start: docs/image.md
+ * "Round 6").
+ *
+ * It touches nothing outside its temporary directory: a fake network instead
+ * of UDP sockets, the recording data plane instead of the kernel's, no
+ * syslog, no address watch, no firmware slots, no environment (no key log).
+ * Returns the number of warm-up calls the daemon answered.
+ */
+export async function prepareDaemonCodeCache(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'pqgate-daemon-cache-'));
+  try {
+    const logger = new Logger({ level: 'info', format: 'text', sink: () => {} });
+    const app = await startAppliance({
+      logger,
+      env: {},
+      syslog: 'off',
+      appliance: false,
+      db: join(dir, 'data', 'pqgate.db'),
+      controlSocket: join(dir, 'run', 'control.sock'),
+      webSocket: join(dir, 'run-web', 'web.sock'),
+      dataPlaneKind: 'recording',
+      transportFactory: async () => new FakeTransport(new FakeNetwork(), { addresses: ['192.0.2.1'] }),
+      sourceAddressFor: null,
+      addressWatchMs: false,
+    });
+    let answered = 0;
+    try {
+      const client = await ControlClient.connect(app.webSocketPath ?? app.controlSocket, { timeoutMs: 60_000 });
+      try {
+        for (const method of WARM_UP_CALLS) {
+          try {
+            await client.call(method, {});
+            answered++;
+          } catch {
+            // An error answer is code that ran too; only the count says so.
+          }
+        }
+      } finally {
+        client.close();
+      }
+    } finally {
+      await app.stop('code cache');
+    }
+    return answered;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -40,7 +40,8 @@ const minify = args.includes('--minify');
 // name → [module under dist, entry code]. Every bundle exports main(): it reads
 // process.argv.slice(2) like the program it replaces.
 const ENTRIES = {
-  daemon: ['firmware/appliance/image-daemon.js', (m) => `export { imageDaemonMain as main } from ${m};`],
+  // prepareCodeCache: run.cjs --write-cache runs one throwaway daemon start first, so its code is in the cache.
+  daemon: ['firmware/appliance/image-daemon.js', (m) => `export { imageDaemonMain as main, prepareDaemonCodeCache as prepareCodeCache } from ${m};`],
   // The slot backend too: the QEMU upgrade scenario's test driver
   // (qemu/scenarios/upgrade/upgrade-driver.mjs) drives it from this bundle,
   // the code the device runs, instead of a second copy of dist/ in the image.

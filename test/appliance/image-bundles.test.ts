@@ -13,7 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,9 +63,17 @@ describe.skipIf(!!skip)(`image bundles${skip ? ` (skipped: ${skip})` : ''}`, () 
   });
 
   it('writes code caches that V8 accepts, and the programs run from them', () => {
+    const leftovers = () => readdirSync(tmpdir()).filter((f) => /^pqgate-(daemon-cache|code-cache|spool)-/.test(f)).length;
+    const before = leftovers();
     const w = run('--write-cache', ...NAMES);
     expect(w.status, w.stderr).toBe(0);
     for (const n of NAMES) expect(statSync(join(app, 'lib', `${n}.cjs.cache`)).size).toBeGreaterThan(10_000);
+    // The warm-ups ran: one throwaway daemon start that answered every call the
+    // web admin's first pages make, and the web admin's first pages
+    // (/login → /setup on a first boot, /setup, /login once users exist).
+    expect(w.stdout).toMatch(/daemon\.cjs\.cache \d+ KiB \(warm-up: 7\)/);
+    expect(w.stdout).toMatch(/web\.cjs\.cache \d+ KiB \(warm-up: \[303,200,200\]\)/);
+    expect(leftovers()).toBe(before);
     const c = run('cli', 'check-config', join(REPO, 'image', 'overlay', 'etc', 'pqgate', 'default.json'));
     expect(c.status, c.stderr).toBe(0);
     expect(c.stdout).toMatch(/OK, 0 tunnels/);

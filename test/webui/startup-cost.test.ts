@@ -42,7 +42,7 @@ describe('web admin start-up', () => {
     }
   });
 
-  it.skipIf(!existsSync(DIST_SERVER))('prepareCodeCache (the image build) evaluates what the server loads on first use and leaves no files behind', () => {
+  it.skipIf(!existsSync(DIST_SERVER))('prepareCodeCache (the image build) evaluates what the server loads on first use, serves the first pages and leaves no files behind', () => {
     const src = `
       import { createRequire } from 'node:module';
       import { readdirSync } from 'node:fs';
@@ -52,12 +52,14 @@ describe('web admin start-up', () => {
       const express = () => Object.keys(cache).some((k) => /node_modules[\\/]express[\\/]/.test(k));
       const spools = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pqgate-code-cache-')).length;
       const before = { express: express(), spools: spools() };
-      await prepareCodeCache();
-      console.log(JSON.stringify({ before, after: { express: express(), spools: spools() } }));`;
+      const statuses = await prepareCodeCache();
+      console.log(JSON.stringify({ before, statuses, after: { express: express(), spools: spools() } }));`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status, r.stderr).toBe(0);
-    const o = JSON.parse(r.stdout) as { before: { express: boolean; spools: number }; after: { express: boolean; spools: number } };
+    const o = JSON.parse(r.stdout) as { before: { express: boolean; spools: number }; statuses: number[]; after: { express: boolean; spools: number } };
     expect(o.before.express).toBe(false);
+    // The first pages were served: /login → /setup (first boot), /setup, /login (users exist).
+    expect(o.statuses).toEqual([303, 200, 200]);
     expect(o.after.express).toBe(true);
     expect(o.after.spools).toBe(o.before.spools);
   });

@@ -45,11 +45,14 @@ async function writeCache(names) {
   for (const name of names) {
     const { file, script, exports } = compile(name, { useCache: false });
     // A bundle that loads parts of itself on first use (web: express after it
-    // has bound its ports) evaluates them first, so their code is cached too.
-    if (typeof exports.prepareCodeCache === 'function') await exports.prepareCodeCache();
+    // has bound its ports) evaluates them first, and runs what every start
+    // runs (daemon: one throwaway start; web: its first pages), so that code
+    // is compiled, and cached, too.
+    let warm;
+    if (typeof exports.prepareCodeCache === 'function') warm = await exports.prepareCodeCache();
     const data = script.createCachedData();
     writeFileSync(`${file}.cache`, data, { mode: 0o644 });
-    process.stdout.write(`${name}.cjs.cache ${Math.round(data.length / 1024)} KiB\n`);
+    process.stdout.write(`${name}.cjs.cache ${Math.round(data.length / 1024)} KiB${warm === undefined ? '' : ` (warm-up: ${JSON.stringify(warm)})`}\n`);
   }
 }
 
