@@ -80,14 +80,14 @@ export function frame(ctx: FrameContext, title: string, active: string | null, b
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="${ctx.csrf}">
 ${ctx.refreshSec ? html`<meta http-equiv="refresh" content="${String(ctx.refreshSec)}">
-` : ''}<title>${title} · pqgate</title>
+` : ''}<title>${title} \u00b7 pqgate</title>
 <link rel="stylesheet" href="/static/app.css">
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <script src="/static/app.js" defer></script>
 </head>
 <body>
 <header><a class="brand" href="/">pqgate</a>${nav}</header>
-${ctx.devBuild && ctx.user ? html`<div class="dev-build-banner" role="alert" id="dev-build-global"><strong>Development build — accepts unsigned firmware.</strong> <a href="/maintenance#firmware">Details</a></div>` : ''}
+${ctx.devBuild && ctx.user ? html`<div class="dev-build-banner" role="alert" id="dev-build-global"><strong>Development build \u2014 accepts unsigned firmware.</strong> <a href="/maintenance#firmware">Details</a></div>` : ''}
 ${ctx.pending && ctx.user ? pendingBanner(ctx.pending, ctx.csrf, ctx.serverNow) : ''}
 <main>
 ${(ctx.flash ?? []).map((f) => html`<div class="flash ${f.kind}" role="status">${f.text}</div>`)}

@@ -24,7 +24,7 @@
 // them from /usr/lib/pqgate/lib. No source maps: stack traces name the bundle
 // and its (unminified, unless --minify) function names.
 import { build } from 'esbuild';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { mimeTypesPlugin } from './esbuild-mime-types.mjs';
 
@@ -105,6 +105,19 @@ for (const [name, [rel, entry]] of Object.entries(ENTRIES)) {
     keepNames: minify,
     logLevel: 'error',
   });
-  sizes[name] = statSync(outfile).size;
+  // lib/run.cjs reads each bundle as latin1 (one byte, one character; no
+  // UTF-8 decoding, and V8 keeps a one-byte source string): 40-60 ms less of
+  // the web admin's start under QEMU TCG (docs/image.md "Round 6"). That is
+  // the same text only for ASCII. esbuild escapes non-ASCII characters
+  // everywhere except in tagged template literals (their raw text is
+  // observable), so a character such as "·" in an html`...` template must be
+  // written as \u00b7 in the source.
+  const bytes = readFileSync(outfile);
+  const at = bytes.findIndex((b) => b > 0x7f);
+  if (at >= 0) {
+    const context = bytes.subarray(Math.max(0, at - 60), at + 20).toString('utf8').replace(/\s+/g, ' ');
+    throw new Error(`${name}.cjs: non-ASCII byte at offset ${at} (…${context}…): the image's runner reads bundles as latin1; write the character as a \\u escape in the source`);
+  }
+  sizes[name] = bytes.length;
 }
 process.stdout.write(Object.entries(sizes).map(([n, s]) => `${n}.cjs ${(s / 1024).toFixed(0)} KiB`).join(', ') + (minify ? ' (minified)' : '') + '\n');

@@ -17,13 +17,13 @@ function actionLink(tunnel: string, a: SaAction): SafeHtml {
   return html`<a class="button small${a === 'down' || a === 'reset' ? ' danger' : ''}" href="${href('/sa', tunnel, a)}" data-action="${a}">${SA_ACTIONS[a].label}</a>`;
 }
 
-const dash = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? '–' : v);
+const dash = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? '\u2013' : v);
 
 function childRow(t: TunnelView, c: ChildView): SafeHtml {
   return html`<tr class="child h-${c.health}" data-child="${c.key}">
-  <td data-label="SA"><span class="indent">└</span> Child <strong>${c.name}</strong> #${c.reqid}</td>
+  <td data-label="SA"><span class="indent">\u2514</span> Child <strong>${c.name}</strong> #${c.reqid}</td>
   <td data-label="Status">${healthBadge(c.health)} <span class="state">${c.state}</span><div class="reason" data-field="reason">${c.reason}</div></td>
-  <td data-label="Selectors"><span class="ts">${c.localTs.join(', ') || '–'}</span> ⇄ <span class="ts">${c.remoteTs.join(', ') || '–'}</span></td>
+  <td data-label="Selectors"><span class="ts">${c.localTs.join(', ') || '\u2013'}</span> \u21c4 <span class="ts">${c.remoteTs.join(', ') || '\u2013'}</span></td>
   <td data-label="Algorithms">ESP ${c.alg}${c.encap ? ' in UDP' : ''}${c.keyExchanges.length ? html`<div class="small">rekey KE ${c.keyExchanges.join(' + ')}</div>` : ''}<div class="small mono">SPI ${c.spiIn} / ${c.spiOut}</div></td>
   <td data-label="Traffic" class="traffic">
     <div>in <span data-field="bytesIn">${fmtBytes(c.bytesIn ?? undefined)}</span> (<span data-field="packetsIn">${fmtCount(c.packetsIn ?? undefined)}</span> pkts)</div>
@@ -31,7 +31,7 @@ function childRow(t: TunnelView, c: ChildView): SafeHtml {
     <svg class="spark" data-spark="${c.key}" viewBox="0 0 120 28" width="120" height="28" role="img" aria-label="traffic of the last minute"><polyline class="in" points=""></polyline><polyline class="out" points=""></polyline></svg>
     ${c.replayDrops || c.authFailures ? html`<div class="small warn">replay drops ${fmtCount(c.replayDrops ?? 0)}, ICV failures ${fmtCount(c.authFailures ?? 0)}</div>` : ''}
   </td>
-  <td data-label="Rekey">${c.rekeys ? 'last rekey' : 'installed'} <span data-field="installedAgo">${fmtDuration(c.installedAgoMs)}</span> ago${c.rekeys ? html` (rekeyed ${c.rekeys}×)` : ''}<div>next in <span data-field="nextRekey">${fmtDuration(c.nextRekeyInMs)}</span></div></td>
+  <td data-label="Rekey">${c.rekeys ? 'last rekey' : 'installed'} <span data-field="installedAgo">${fmtDuration(c.installedAgoMs)}</span> ago${c.rekeys ? html` (rekeyed ${c.rekeys}\u00d7)` : ''}<div>next in <span data-field="nextRekey">${fmtDuration(c.nextRekeyInMs)}</span></div></td>
   <td data-label="Actions">${actionLink(t.name, 'rekey-child')}</td>
 </tr>`;
 }
@@ -40,10 +40,10 @@ function ikeRow(t: TunnelView, sa: IkeView): SafeHtml {
   return html`<tr class="ike h-${sa.health}" data-sa="${sa.id}">
   <td data-label="SA">IKE SA <strong>#${sa.id}</strong><div class="small">${sa.role}</div></td>
   <td data-label="Status">${healthBadge(sa.health)} <span class="state">${sa.state}</span><div class="reason">${sa.reason}</div>${sa.lastError ? html`<div class="error-text">Last error: ${sa.lastError}</div>` : ''}</td>
-  <td data-label="Peer">${sa.remote}<div class="small">${dash(sa.localId)} ⇄ ${dash(sa.remoteId)}</div><div class="small">${sa.nat}</div></td>
-  <td data-label="Algorithms">${sa.algs}<div class="small">KE ${sa.keyExchanges.join(' + ') || '–'}</div>${sa.auth ? html`<div class="small">auth ${sa.auth}</div>` : ''}</td>
+  <td data-label="Peer">${sa.remote}<div class="small">${dash(sa.localId)} \u21c4 ${dash(sa.remoteId)}</div><div class="small">${sa.nat}</div></td>
+  <td data-label="Algorithms">${sa.algs}<div class="small">KE ${sa.keyExchanges.join(' + ') || '\u2013'}</div>${sa.auth ? html`<div class="small">auth ${sa.auth}</div>` : ''}</td>
   <td data-label="Post-quantum">${pqBadgeHtml(sa.pq)}</td>
-  <td data-label="Rekey">${sa.rekeys ? 'last rekey' : 'up'} <span data-field="establishedAgo">${fmtDuration(sa.establishedAgoMs)}</span>${sa.rekeys ? html` ago (rekeyed ${sa.rekeys}×)` : ''}<div>next in <span data-field="nextRekey">${fmtDuration(sa.nextRekeyInMs)}</span></div></td>
+  <td data-label="Rekey">${sa.rekeys ? 'last rekey' : 'up'} <span data-field="establishedAgo">${fmtDuration(sa.establishedAgoMs)}</span>${sa.rekeys ? html` ago (rekeyed ${sa.rekeys}\u00d7)` : ''}<div>next in <span data-field="nextRekey">${fmtDuration(sa.nextRekeyInMs)}</span></div></td>
   <td data-label="Actions">${actionLink(t.name, 'rekey-ike')} ${actionLink(t.name, 'reset')} ${actionLink(t.name, 'down')}</td>
 </tr>
 ${sa.children.map((c) => childRow(t, c))}`;

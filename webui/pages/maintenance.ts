@@ -37,7 +37,7 @@ function body(ctx: WebContext, csrf: string, upgrade: UpgradeStatus | undefined,
   if (ctx.tls) {
     const t = ctx.tls.info();
     tls = html`<dl class="kv" id="tls-info"><dt>Subject</dt><dd>${t.subject}</dd><dt>Issuer</dt><dd>${t.selfSigned ? 'self-signed' : t.issuer}</dd>
-<dt>Names</dt><dd>${t.subjectAltName}</dd><dt>Valid</dt><dd>${t.notBefore} – ${t.notAfter}</dd><dt>SHA-256</dt><dd class="mono small">${t.fingerprint256}</dd></dl>`;
+<dt>Names</dt><dd>${t.subjectAltName}</dd><dt>Valid</dt><dd>${t.notBefore} \u2013 ${t.notAfter}</dd><dt>SHA-256</dt><dd class="mono small">${t.fingerprint256}</dd></dl>`;
   }
   return html`<section class="card" id="backup"><h2>Backup</h2>
 <p>The backup is the configuration document with its revision metadata. Pre-shared keys are left out; restoring such a backup keeps the keys the gateway has.</p>
@@ -64,7 +64,7 @@ ${st.tlsError ? html`<div class="flash error" role="alert">${st.tlsError}</div>`
 <label>Private key (PEM, unencrypted) <input type="file" name="key" required></label>
 <button type="submit">Replace certificate</button></form></section>
 <section class="card" id="reboot"><h2>Reboot</h2><p>Tunnels go down until the gateway is back (about a minute).</p>
-<a class="button danger" href="/maintenance/reboot">Reboot…</a></section>
+<a class="button danger" href="/maintenance/reboot">Reboot\u2026</a></section>
 <section class="card danger-zone" id="factory-reset"><h2>Factory reset</h2>
 <p>Erases the configuration, its history, keys, certificates, users and logs. The gateway returns to first-boot setup.</p>
 ${st.resetError ? html`<div class="flash error" role="alert">${st.resetError}</div>` : ''}

@@ -25,16 +25,16 @@ function systemBody(s: SystemInfo, serverNow: number): SafeHtml {
   <dt>Daemon memory</dt><dd>${fmtBytes(s.memory.rssBytes)}</dd></dl></section>
 <section class="card"><h2>Temperatures</h2>${
     s.temperaturesC.length
-      ? html`<dl class="kv">${s.temperaturesC.map((t) => html`<dt>${t.label}</dt><dd>${t.value.toFixed(1)} °C</dd>`)}</dl>`
+      ? html`<dl class="kv">${s.temperaturesC.map((t) => html`<dt>${t.label}</dt><dd>${t.value.toFixed(1)} \u00b0C</dd>`)}</dl>`
       : html`<p>This hardware reports no temperature sensors.</p>`
   }</section>
 <section class="card"><h2>Interfaces and addresses</h2><div class="table-wrap"><table class="list" id="interfaces"><thead><tr><th>Interface</th><th>State</th><th>Addresses</th><th>MAC</th></tr></thead><tbody>
-${s.interfaces.map((i) => html`<tr><td data-label="Interface">${i.name}</td><td data-label="State"><span class="badge ${i.up ? 'h-up' : 'h-down'}">${i.up ? 'up' : 'down'}</span></td><td data-label="Addresses">${i.addresses.join(', ') || '–'}</td><td data-label="MAC" class="mono">${i.mac ?? '–'}</td></tr>`)}
+${s.interfaces.map((i) => html`<tr><td data-label="Interface">${i.name}</td><td data-label="State"><span class="badge ${i.up ? 'h-up' : 'h-down'}">${i.up ? 'up' : 'down'}</span></td><td data-label="Addresses">${i.addresses.join(', ') || '\u2013'}</td><td data-label="MAC" class="mono">${i.mac ?? '\u2013'}</td></tr>`)}
 </tbody></table></div></section>`;
 }
 
 function eventRow(e: EventEntry): SafeHtml {
-  return html`<tr data-id="${e.id}" class="lvl-${e.level}"><td data-label="Time" class="nowrap">${fmtTime(e.ts)}</td><td data-label="Level"><span class="badge lvl-${e.level}">${e.level}</span></td><td data-label="Tunnel">${e.tunnel ?? '–'}</td><td data-label="Message">${e.message}</td></tr>`;
+  return html`<tr data-id="${e.id}" class="lvl-${e.level}"><td data-label="Time" class="nowrap">${fmtTime(e.ts)}</td><td data-label="Level"><span class="badge lvl-${e.level}">${e.level}</span></td><td data-label="Tunnel">${e.tunnel ?? '\u2013'}</td><td data-label="Message">${e.message}</td></tr>`;
 }
 
 export function logFilter(q: Record<string, unknown>): { tunnel?: string; level?: string } {

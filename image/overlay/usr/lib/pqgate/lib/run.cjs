@@ -23,7 +23,9 @@ const vm = require('node:vm');
 function compile(name, { useCache = true } = {}) {
   if (!/^[a-z][a-z0-9-]{0,31}$/.test(name)) throw new Error(`run.cjs: bad program name '${name}'`);
   const file = path.join(__dirname, `${name}.cjs`);
-  const source = readFileSync(file, 'utf8');
+  // latin1: the bundles are ASCII (image/lib/esbuild.mjs refuses any other
+  // byte), so this is their text, without UTF-8 decoding (docs/image.md "Round 6").
+  const source = readFileSync(file, 'latin1');
   let cachedData;
   try {
     if (useCache) cachedData = readFileSync(`${file}.cache`);
