@@ -142,8 +142,8 @@ export const WARM_UP_CALLS: readonly string[] = ['users.setupRequired', 'upgrade
  * server and the web admin's first calls) are compiled when the bundle's V8
  * code cache is written. The cache holds what was compiled by then; a
  * function that only runs in main() would otherwise be compiled from source
- * at every boot (under QEMU TCG about 0.3 s of the daemon's start: docs/image.md
- * "Round 6").
+ * at every boot (under QEMU TCG its socket came ~0.15 s earlier with this:
+ * docs/image.md "Boot time", round 6).
  *
  * It touches nothing outside its temporary directory: a fake network instead
  * of UDP sockets, the recording data plane instead of the kernel's, no
