@@ -16,7 +16,8 @@
 // node touches it only for Intl, and reading it would cost a third of the
 // prefetch's CPU for nothing. Measured under QEMU TCG (x86_64): node maps
 // ~57 MB of its 105 MB at start-up, all of it outside the ICU data.
-import { openSync, readSync, fstatSync, closeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [root, blockArg, ...files] = process.argv.slice(2);
@@ -26,70 +27,43 @@ if (!root || !Number.isInteger(block) || block < 4096 || block & (block - 1) || 
   process.exit(2);
 }
 
-/** Read `len` bytes at `pos` (bounds-checked against the file size). */
-function readAt(fd, size, pos, len) {
-  if (pos < 0 || len < 0 || pos + len > size) throw new Error(`ELF: range ${pos}+${len} outside the file (${size} bytes)`);
-  const b = Buffer.alloc(len);
-  if (readSync(fd, b, 0, len, pos) !== len) throw new Error('ELF: short read');
-  return b;
+/** `readelf -W ARGS path`'s output, or undefined when the file is no ELF file (readelf fails). */
+function readelf(args, path) {
+  try {
+    return execFileSync('readelf', ['-W', ...args, path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 << 20 });
+  } catch {
+    return undefined;
+  }
 }
 
+/** readelf prints small numbers in decimal, larger ones as 0x hex. */
+const num = (s) => Number(s.startsWith('0x') ? BigInt(s) : s);
+
 /**
- * File range [start, end) of the ICU data in a little-endian ELF64 file, or
- * undefined when it is no ELF64 or has no such symbol.
+ * File range [start, end) of the ICU data in an ELF file (the build
+ * machine's readelf, a build requirement already, reads either board's
+ * binaries), or undefined when it is no ELF file or has no such symbol.
  */
 function icuRange(path) {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size < 64) return undefined;
-    const h = readAt(fd, size, 0, 64);
-    if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return undefined; // ELF, 64-bit, little-endian
-    const phoff = Number(h.readBigUInt64LE(32));
-    const shoff = Number(h.readBigUInt64LE(40));
-    const phentsize = h.readUInt16LE(54);
-    const phnum = h.readUInt16LE(56);
-    const shentsize = h.readUInt16LE(58);
-    const shnum = h.readUInt16LE(60);
-    if (phentsize < 56 || shentsize < 64) throw new Error('ELF: header entry sizes too small');
-    const sections = [];
-    for (let i = 0; i < shnum; i++) {
-      const s = readAt(fd, size, shoff + i * shentsize, 64);
-      sections.push({ type: s.readUInt32LE(4), offset: Number(s.readBigUInt64LE(24)), size: Number(s.readBigUInt64LE(32)), link: s.readUInt32LE(40), entsize: Number(s.readBigUInt64LE(56)) });
+  const syms = readelf(['--dyn-syms'], path);
+  // "  Num: Value Size Type Bind Vis Ndx Name"
+  const m = syms && /^\s*\d+:\s+([0-9a-f]+)\s+(0x[0-9a-f]+|\d+)\s+\S+\s+\S+\s+\S+\s+\S+\s+icudt\d+[lbe]?_dat$/m.exec(syms);
+  if (!m) return undefined;
+  const value = Number(BigInt(`0x${m[1]}`));
+  const size = num(m[2]);
+  if (size === 0) return undefined;
+  // Virtual address → file offset through the PT_LOAD segment that holds it:
+  // "  LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align".
+  for (const l of (readelf(['-l'], path) ?? '').split('\n')) {
+    const p = /^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s/.exec(l);
+    if (!p) continue;
+    const [offset, vaddr, filesz] = [num(p[1]), num(p[2]), num(p[3])];
+    if (value >= vaddr && value + size <= vaddr + filesz) {
+      const start = offset + (value - vaddr);
+      return { start, end: start + size };
     }
-    const dynsym = sections.find((s) => s.type === 11); // SHT_DYNSYM
-    if (!dynsym || dynsym.entsize < 24 || !sections[dynsym.link]) return undefined;
-    const strtab = sections[dynsym.link];
-    const strs = readAt(fd, size, strtab.offset, strtab.size);
-    const syms = readAt(fd, size, dynsym.offset, dynsym.size);
-    let sym;
-    for (let off = 0; off + 24 <= syms.length; off += dynsym.entsize) {
-      const nameOff = syms.readUInt32LE(off);
-      if (nameOff >= strs.length) continue;
-      const end = strs.indexOf(0, nameOff);
-      const name = strs.toString('latin1', nameOff, end < 0 ? strs.length : end);
-      if (/^icudt\d+[lbe]?_dat$/.test(name)) {
-        sym = { value: Number(syms.readBigUInt64LE(off + 8)), size: Number(syms.readBigUInt64LE(off + 16)) };
-        break;
-      }
-    }
-    if (!sym || sym.size === 0) return undefined;
-    // Virtual address → file offset through the PT_LOAD segment that holds it.
-    for (let i = 0; i < phnum; i++) {
-      const p = readAt(fd, size, phoff + i * phentsize, 56);
-      if (p.readUInt32LE(0) !== 1) continue; // PT_LOAD
-      const offset = Number(p.readBigUInt64LE(8));
-      const vaddr = Number(p.readBigUInt64LE(16));
-      const filesz = Number(p.readBigUInt64LE(32));
-      if (sym.value >= vaddr && sym.value + sym.size <= vaddr + filesz) {
-        const start = offset + (sym.value - vaddr);
-        return { start, end: start + sym.size };
-      }
-    }
-    throw new Error(`ELF: ICU data at 0x${sym.value.toString(16)} is in no loadable segment`);
-  } finally {
-    closeSync(fd);
   }
+  throw new Error(`ELF: ICU data at 0x${value.toString(16)} in ${path} is in no loadable segment`);
 }
 
 const lines = [`block ${block}`];
@@ -98,9 +72,7 @@ for (const rel of files) {
   // rcS reads the list with `read -r path skip count`: no white space in paths.
   if (rel.startsWith('/') || rel.split('/').includes('..') || /\s/.test(rel)) throw new Error(`prefetch: '${rel}' is not a plain relative path inside the root`);
   const path = join(root, rel);
-  const fd = openSync(path, 'r');
-  const size = fstatSync(fd).size;
-  closeSync(fd);
+  const size = statSync(path).size;
   const blocks = Math.ceil(size / block);
   if (!blocks) continue;
   const icu = icuRange(path);
