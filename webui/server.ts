@@ -59,7 +59,7 @@ export interface ServerOptions {
   /**
    * Written (this process's pid) once the pages are ready: a readiness
    * signal for the supervisor. The image's rcS loads the CPU's crypto
-   * drivers only after it, so their self-tests do not compete with this
+   * drivers only after it, so their loading does not compete with this
    * start (firmware/appliance/cpu-crypto.ts). Written as the dropped user:
    * the service script creates it for that user.
    */
